@@ -1,0 +1,30 @@
+# neuro: developer and user entry points. `make demo` and `make test` create .venv when missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt
+
+.PHONY: install demo test bench lint engines-up engines-down docker docker-gpu clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt $(PLUGINS)
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (neuro needs Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[cpu,test,report]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	$(BIN)/pip check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neuro run demo --jobs 2
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_trainer.py
+
+clean:
+	rm -rf $(VENV) training_data

@@ -1,0 +1,14 @@
+"""neuro: fit, track and compare deep-network models of V1 population responses."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("msc-neuro-cli")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+PLUGIN_ENTRY_POINT_GROUP = "neuro.plugins"
+
+from .hookspecs import hookimpl  # noqa: E402  (plugins write `from msc_neuro_cli import hookimpl`)
+
+__all__ = ["hookimpl", "__version__", "PLUGIN_ENTRY_POINT_GROUP"]

@@ -1,0 +1,136 @@
+"""The dataset contract: what a dataset plugin yields, and the seed's input preprocessing.
+
+A dataset plugin registers a :class:`DatasetSource` subclass. The manifest's ``dataset:`` entry
+names it and gives its parameters (validated against ``PARAMS``), plus an optional
+``preprocess:`` block handled here for every dataset alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import DatasetError
+from .params import Param
+
+
+@dataclass
+class Dataset:
+    """Arrays of one (possibly multi-region) dataset, rows = images, columns = neurons.
+
+    ``raw_validation`` holds the single-trial validation responses (repeats, images, neurons) when
+    the dataset has repeats (noise ceilings need them). Masks are 1 where an output counts:
+    multi-region datasets have block masks (each region's neurons only on its own images).
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    input_dims: tuple[int, int, int]
+    raw_validation: np.ndarray | None = None
+    train_mask: np.ndarray | None = None
+    val_mask: np.ndarray | None = None
+    regions: list[tuple[str, int]] = field(default_factory=list)  # (name, neurons) in column order
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_neurons(self) -> int:
+        return int(self.train_y.shape[1])
+
+    def checksum(self) -> str:
+        """SHA-256 over the arrays as trained on (after preprocessing)."""
+        digest = hashlib.sha256()
+        for array in (self.train_x, self.train_y, self.val_x, self.val_y):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+
+class DatasetSource:
+    """Base of dataset plugins. ``base_dir`` is the manifest's folder (relative paths start there)."""
+
+    PARAMS: ClassVar[dict[str, Param]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, params: dict[str, Any], base_dir: Path):
+        self.params = params
+        self.base_dir = Path(base_dir)
+
+    def resolve(self, path: str | Path) -> Path:
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def check(self) -> None:
+        """Cheap check before any run is planned (paths exist...). Raise DatasetError."""
+
+    def load(self) -> Dataset:
+        raise NotImplementedError
+
+
+PREPROCESS_PARAMS = {
+    "inputs": Param(str, "none", "input transform: none, scale, zscore (one scalar mean/std), std",
+                    choices=("none", "scale", "zscore", "std")),
+    "scale": Param((int, float), 1.0, "factor for inputs: scale (the seed used 1e6)"),
+    "stats": Param(str, "train", "statistics from the training split ('train') or each split "
+                   "separately as the seed did ('per_split')", choices=("train", "per_split")),
+    "outputs": Param(str, "none", "output transform: none or std (divide by each neuron's std)",
+                     choices=("none", "std")),
+}
+
+
+def _input_transform(mode: str, scale: float, reference: np.ndarray):
+    if mode == "none":
+        return lambda a: a
+    if mode == "scale":
+        return lambda a: a * scale
+    mean, std = float(reference.mean()), float(reference.std())
+    if std == 0:
+        raise DatasetError("cannot normalise inputs: their standard deviation is 0")
+    if mode == "zscore":
+        return lambda a: (a - mean) / std
+    return lambda a: a / std  # "std"
+
+
+def preprocess(data: Dataset, options: dict[str, Any]) -> Dataset:
+    """Apply the seed's input/output normalisations (``utils/data.py``)."""
+    mode, scale, stats = options["inputs"], float(options["scale"]), options["stats"]
+    if stats == "per_split":
+        train_x = _input_transform(mode, scale, data.train_x)(data.train_x)
+        val_x = _input_transform(mode, scale, data.val_x)(data.val_x)
+    else:
+        transform = _input_transform(mode, scale, data.train_x)
+        train_x, val_x = transform(data.train_x), transform(data.val_x)
+    train_y, val_y, raw = data.train_y, data.val_y, data.raw_validation
+    if options["outputs"] == "std":
+        std = data.train_y.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        train_y, val_y = train_y / std, val_y / std
+        raw = raw / std if raw is not None else None
+    return Dataset(train_x.astype(np.float32), train_y.astype(np.float32), val_x.astype(np.float32),
+                   val_y.astype(np.float32), data.input_dims, raw, data.train_mask, data.val_mask,
+                   data.regions, data.meta)
+
+
+def validate(data: Dataset, where: str) -> None:
+    """Shape and value checks every dataset passes before training (one-line errors)."""
+    for name in ("train_x", "train_y", "val_x", "val_y"):
+        array = getattr(data, name)
+        if array.ndim != 2:
+            raise DatasetError(f"{where}: {name} must be 2-D (rows, columns), got shape {array.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise DatasetError(f"{where}: {name} must hold floats, got dtype {array.dtype}")
+        if not np.all(np.isfinite(array)):
+            raise DatasetError(f"{where}: {name} contains NaN or inf values")
+    if len(data.train_x) != len(data.train_y):
+        raise DatasetError(f"{where}: {len(data.train_x)} training inputs but {len(data.train_y)} responses")
+    if len(data.val_x) != len(data.val_y):
+        raise DatasetError(f"{where}: {len(data.val_x)} validation inputs but {len(data.val_y)} responses")
+    if data.train_y.shape[1] != data.val_y.shape[1]:
+        raise DatasetError(f"{where}: training has {data.train_y.shape[1]} neurons, validation {data.val_y.shape[1]}")
+    features = int(np.prod(data.input_dims))
+    if data.train_x.shape[1] != features or data.val_x.shape[1] != features:
+        raise DatasetError(f"{where}: inputs have {data.train_x.shape[1]} columns, images {data.input_dims} need {features}")

@@ -1,0 +1,1 @@
+"""Model assembly and the replicated training loop (TensorFlow/Keras)."""

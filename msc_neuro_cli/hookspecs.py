@@ -1,0 +1,59 @@
+"""The hooks a neuro plugin implements. Each is handed a typed registry to fill.
+
+A plugin is a module (found through the ``neuro.plugins`` entry-point group) with functions
+decorated by ``msc_neuro_cli.hookimpl``::
+
+    from msc_neuro_cli import hookimpl
+
+    @hookimpl
+    def register_components(registry):
+        registry.layer("my_layer", MyLayer)
+
+Every hook is optional; implement those you need. The documentation of each hook lives here and
+in docs/plugins.md (a test checks both name every hook).
+"""
+
+import pluggy
+
+PROJECT = "neuro"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_components(registry):
+    """Register model components.
+
+    :param registry: a :class:`msc_neuro_cli.registry.ComponentRegistry`; call
+        ``registry.layer(name, cls)``, ``registry.activation(name, fn)``,
+        ``registry.regularizer(name, fn)``, ``registry.loss(name, fn)`` and
+        ``registry.initializer(name, fn)``.
+    """
+
+
+@hookspec
+def register_backends(registry):
+    """Register execution backends.
+
+    :param registry: a :class:`msc_neuro_cli.registry.BackendRegistry`; call
+        ``registry.add(name, BackendSubclass)``.
+    """
+
+
+@hookspec
+def register_datasets(registry):
+    """Register dataset sources.
+
+    :param registry: a :class:`msc_neuro_cli.registry.DatasetRegistry`; call
+        ``registry.add(name, DatasetSourceSubclass)``.
+    """
+
+
+@hookspec
+def register_commands(registry):
+    """Register extra CLI commands.
+
+    :param registry: a :class:`msc_neuro_cli.registry.CommandRegistry`; call
+        ``registry.add("group command", typer_function, help="...")``.
+    """

@@ -1,0 +1,60 @@
+"""Prediction metrics and summaries over repetitions.
+
+Per-neuron Pearson correlation follows the seed's correlation tracking (NDN3 fork, branch
+``corr``): r_n = sum m(x - x̄)(y - ȳ) / (sqrt(sum m(x - x̄)^2) sqrt(sum m(y - ȳ)^2)) over the rows
+where the mask m is 1, with x̄ = sum(m x) / sum(m). Non-finite values are handled by mode:
+
+- ``zero-NaNs``: set to 0 (the seed's default, ``hsm.log_correlation``);
+- ``filter-NaNs``: dropped (NaN in the returned array, ignored by :func:`mean_correlation`);
+- ``filter-low-std-gold``: also drops neurons whose recorded response has std < 1e-5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAN_MODES = ("zero-NaNs", "filter-NaNs", "filter-low-std-gold")
+
+
+def per_neuron_correlation(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None,
+                           mode: str = "zero-NaNs") -> np.ndarray:
+    """Correlation per column of (rows, neurons) arrays; returns (neurons,)."""
+    if mode not in NAN_MODES:
+        raise ValueError(f"unknown correlation NaN mode {mode!r} (known: {', '.join(NAN_MODES)})")
+    y_true = np.asarray(y_true, np.float64)
+    y_pred = np.asarray(y_pred, np.float64)
+    m = np.ones_like(y_true) if mask is None else np.asarray(mask, np.float64)
+    count = m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_t = (m * y_true).sum(axis=0) / count
+        mean_p = (m * y_pred).sum(axis=0) / count
+        dt, dp = y_true - mean_t, y_pred - mean_p
+        cov = (m * dt * dp).sum(axis=0)
+        var_t = (m * dt * dt).sum(axis=0)
+        var_p = (m * dp * dp).sum(axis=0)
+        corr = cov / (np.sqrt(var_t) * np.sqrt(var_p))
+    bad = ~np.isfinite(corr)
+    if mode == "zero-NaNs":
+        return np.where(bad, 0.0, corr)
+    corr = np.where(bad, np.nan, corr)
+    if mode == "filter-low-std-gold":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std_t = np.sqrt(var_t / count)
+        corr = np.where(std_t < 1e-5, np.nan, corr)
+    return corr
+
+
+def mean_correlation(corr: np.ndarray) -> float:
+    """Mean over neurons, ignoring neurons dropped by a filter mode (0.0 if none is left)."""
+    corr = np.asarray(corr, np.float64)
+    finite = corr[np.isfinite(corr)]
+    return float(finite.mean()) if finite.size else 0.0
+
+
+def summarise(values) -> dict[str, float]:
+    """Median and 90th/10th percentiles over repetitions, as the thesis reports them."""
+    v = np.asarray(list(values), np.float64)
+    if v.size == 0:
+        return {"median": float("nan"), "p90": float("nan"), "p10": float("nan"), "n": 0}
+    return {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
+            "p10": float(np.percentile(v, 10)), "n": int(v.size)}

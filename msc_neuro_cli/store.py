@@ -1,0 +1,156 @@
+"""The run store: ``training_data/`` in the seed's layout, plus one machine-readable folder per run.
+
+    training_data/
+      experiments.txt                                   ledger (see ledger.py)
+      job_logs/{folder}/{exp}/(o|e)_{run}.log           worker stdout / stderr
+      logs/{folder}/{exp}x{run}/{name}__{rep}/summaries/{train,test}/   TensorBoard events
+      models/{folder}/{exp}x{run}/{name}__{rep}.keras   one Keras model per repetition
+      runs/{folder}/{exp}x{run}/
+        spec.json        the frozen run (model, training, dataset): what the worker executes
+        state.json       planned/queued/running/finished/failed/interrupted, progress, job id
+        reps/{rep}.json  one finished repetition: seed, curves, per-neuron correlations
+        record.json      the finished run: everything above in one file
+        checkpoint.npz   replicated weights + optimiser state while training (resume)
+
+Every JSON file is written atomically, so a killed process never leaves half a record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .fsutil import atomic_write_json, read_json
+from .ledger import LEDGER_NAME
+
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,=+\-\[\]()]*$")
+STATES = ("planned", "queued", "running", "finished", "failed", "interrupted", "cancelled", "lost")
+
+
+def check_component(value: str, what: str) -> str:
+    """A folder, experiment, run or name must be one safe path component."""
+    if not isinstance(value, str) or not SAFE_COMPONENT.match(value) or value in (".", "..") or ".." in value:
+        raise StoreError(f"{what} {value!r} is not a safe name (letters, digits and _.,=+-[]() only, "
+                         "no path separators or '..')")
+    return value
+
+
+@dataclass(frozen=True)
+class RunId:
+    folder: str
+    exp: str   # already suffixed, e.g. "bs4_exp5x3" (the seed's {exp} after the runner's suffix)
+    run: int
+    experiment: str  # the manifest's experiment key, e.g. "bs4_exp5"
+
+    def __str__(self) -> str:
+        return f"{self.folder}/{self.exp}"
+
+    @staticmethod
+    def parse(text: str) -> "RunId":
+        parts = text.split("/")
+        if len(parts) != 2:
+            raise StoreError(f"run id {text!r} must look like FOLDER/EXPxRUN")
+        folder, exp = (check_component(p, "run id part") for p in parts)
+        match = re.match(r"^(.*)x(\d+)$", exp)
+        experiment, run = (match.group(1), int(match.group(2))) if match else (exp, 0)
+        return RunId(folder, exp, run, experiment)
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+
+    # --- paths ------------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Path:
+        return self.root / LEDGER_NAME
+
+    def run_dir(self, rid: RunId) -> Path:
+        return self.root / "runs" / rid.folder / rid.exp
+
+    def job_logs(self, rid: RunId) -> tuple[Path, Path]:
+        base = self.root / "job_logs" / rid.folder / rid.experiment
+        return base / f"o_{rid.run}.log", base / f"e_{rid.run}.log"
+
+    def log_dir(self, rid: RunId, name: str, rep: int) -> Path:
+        return self.root / "logs" / rid.folder / rid.exp / f"{name}__{rep}"
+
+    def model_path(self, rid: RunId, name: str, rep: int) -> Path:
+        return self.root / "models" / rid.folder / rid.exp / f"{name}__{rep}.keras"
+
+    def rep_path(self, rid: RunId, rep: int) -> Path:
+        return self.run_dir(rid) / "reps" / f"{rep}.json"
+
+    def checkpoint_path(self, rid: RunId) -> Path:
+        return self.run_dir(rid) / "checkpoint.npz"
+
+    # --- spec, state, results ------------------------------------------------------------
+    def write_spec(self, rid: RunId, spec: dict[str, Any]) -> None:
+        atomic_write_json(self.run_dir(rid) / "spec.json", spec)
+
+    def read_spec(self, rid: RunId) -> dict[str, Any]:
+        path = self.run_dir(rid) / "spec.json"
+        if not path.exists():
+            raise StoreError(f"run {rid}: no spec at {path} (was it planned with `neuro run`?)")
+        return read_json(path)
+
+    def read_state(self, rid: RunId) -> dict[str, Any]:
+        path = self.run_dir(rid) / "state.json"
+        try:
+            return read_json(path)
+        except FileNotFoundError:
+            return {"state": "planned"}
+
+    def update_state(self, rid: RunId, **changes: Any) -> dict[str, Any]:
+        if "state" in changes and changes["state"] not in STATES:
+            raise ValueError(f"unknown run state {changes['state']!r}")
+        state = self.read_state(rid)
+        state.update(changes, updated=time.time())
+        atomic_write_json(self.run_dir(rid) / "state.json", state)
+        return state
+
+    def finished_reps(self, rid: RunId) -> dict[int, dict[str, Any]]:
+        reps_dir = self.run_dir(rid) / "reps"
+        done = {}
+        if reps_dir.is_dir():
+            for path in reps_dir.glob("*.json"):
+                if path.stem.isdigit():
+                    done[int(path.stem)] = read_json(path)
+        return done
+
+    def write_rep(self, rid: RunId, rep: int, result: dict[str, Any]) -> None:
+        atomic_write_json(self.rep_path(rid, rep), result)
+
+    def write_record(self, rid: RunId, record: dict[str, Any]) -> None:
+        atomic_write_json(self.run_dir(rid) / "record.json", record)
+
+    def read_record(self, rid: RunId) -> dict[str, Any] | None:
+        try:
+            return read_json(self.run_dir(rid) / "record.json")
+        except FileNotFoundError:
+            return None
+
+    def clear(self, rid: RunId) -> None:
+        """Forget a run's results (``--force``): its reps, record, checkpoint and state."""
+        run_dir = self.run_dir(rid)
+        for path in list((run_dir / "reps").glob("*.json")) if (run_dir / "reps").is_dir() else []:
+            path.unlink()
+        for name in ("record.json", "checkpoint.npz", "state.json"):
+            try:
+                os.unlink(run_dir / name)
+            except FileNotFoundError:
+                pass
+
+    def run_ids(self) -> list[RunId]:
+        base = self.root / "runs"
+        if not base.is_dir():
+            return []
+        found = []
+        for spec in sorted(base.glob("*/*/spec.json")):
+            found.append(RunId.parse(f"{spec.parent.parent.name}/{spec.parent.name}"))
+        return found

@@ -1,0 +1,17 @@
+"""Activations, losses, regularisers and initialisers of the seed's NDN3 models."""
+
+from msc_neuro_cli import hookimpl
+
+from . import activations, initializers, losses, regularizers
+
+
+@hookimpl
+def register_components(registry):
+    for name, fn in activations.ACTIVATIONS.items():
+        registry.activation(name, fn)
+    for name, fn in losses.LOSSES.items():
+        registry.loss(name, fn)
+    for name, fn in regularizers.REGULARIZERS.items():
+        registry.regularizer(name, fn)
+    for name, fn in initializers.INITIALIZERS.items():
+        registry.initializer(name, fn)

@@ -1,0 +1,34 @@
+"""Losses per replica. Arguments: y, prediction and mask (R, batch, neurons), neuron_mean (neurons,).
+
+The mask is 0 on padding rows of a partial batch and, for multi-region models, on the outputs of
+regions an image does not belong to (NDN3 multiplied both y and prediction by it).
+"""
+
+import tensorflow as tf
+
+
+def _rows(mask):
+    """Rows of the batch that count (a row counts if any of its outputs does)."""
+    return tf.reduce_sum(tf.reduce_max(mask, axis=2), axis=1)  # (R,)
+
+
+def poisson(y, pred, mask, neuron_mean):
+    """NDN3 Poisson: -sum_{t,n} [y log(pred + 1e-6) - pred] / max(mean_n * T, 1e-8), per replica.
+
+    ``mean_n`` is each neuron's mean response over all rows given to training (train and
+    validation, as the seed), ``T`` the number of rows in the batch.
+    """
+    y, pred = y * mask, pred * mask
+    log_likelihood = y * tf.math.log(pred + 1e-6) - pred
+    norm = tf.maximum(neuron_mean[None, :] * _rows(mask)[:, None], 1e-8)  # (R, neurons)
+    return -tf.reduce_sum(tf.reduce_sum(log_likelihood, axis=1) / norm, axis=1)
+
+
+def gaussian(y, pred, mask, neuron_mean):
+    """NDN3 Gaussian: sum (y - pred)^2 / T, per replica."""
+    del neuron_mean
+    squared = tf.square((y - pred) * mask)
+    return tf.reduce_sum(squared, axis=[1, 2]) / tf.maximum(_rows(mask), 1.0)
+
+
+LOSSES = {"poisson": poisson, "gaussian": gaussian}

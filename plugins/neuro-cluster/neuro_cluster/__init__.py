@@ -1,0 +1,1 @@
+"""neuro plugin: cluster backends (Grid Engine qsub, PBS dialect, Slurm)"""

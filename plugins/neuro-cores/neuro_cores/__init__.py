@@ -1,0 +1,1 @@
+"""neuro plugin: convolutional cores (Klindt et al. 2017)"""

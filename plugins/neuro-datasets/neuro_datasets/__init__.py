@@ -1,0 +1,1 @@
+"""neuro plugin: dataset sources"""

@@ -1,0 +1,1 @@
+"""neuro plugin: the Docker backend (CPU and GPU containers)"""

@@ -1,0 +1,120 @@
+"""NDN3's ``diff_of_gaussians`` layer, replicated.
+
+Each unit k has 8 parameters [a1, s1, ux1, uy1, a2, s2, ux2, uy2] and the filter
+
+    G(x, y; a, s, ux, uy) = a * exp(-((x - ux)^2 + (y - uy)^2) / (2 s)) / (2 pi s)
+    DoG_k = G(a1, s1, ux1, uy1) - G(a2, s2', ux2', uy2')
+
+on the integer pixel grid (x = column, y = row). ``s`` acts as a variance, not a standard
+deviation (as NDN3). With ``impl_sigma`` s2' = s1 + s2; with ``impl_concentric`` the second
+Gaussian shares the first one's centre. Parameters are clipped to their bounds where the filter is
+built (a >= alpha_min, s in sigma_bounds, ux in [2, W-2], uy in [2, H-2]), so gradients vanish
+outside them, as in NDN3. The Gaussians are separable in x and y, which is how they are built.
+
+Seed bug, not reproduced: NDN3 60c4fa2 set the sigma upper bound from the layer's filter_dims,
+which for this layer gives bounds (1, 0) and pins s1 at 1. The default here is the intended
+(1, 25) of the earlier fork commits; pass ``sigma_bounds: [1, 0]`` to reproduce the bug.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from msc_neuro_cli.engine.component import ReplicatedLayer
+from msc_neuro_cli.params import Param
+
+ALPHA_MIN = float(np.finfo(float).eps)
+
+
+def _bounds(value):
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+        return "expected a list [low, high] of two numbers"
+    return None
+
+
+def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
+                sigma_bounds=(1.0, 25.0), alpha_max=10.0):
+    """Filters (R, height*width, K) from clipped parameters (R, 8, K)."""
+    del alpha_max  # alpha only has a lower bound while training; the upper one is for init
+    a1, s1, ux1, uy1, a2, s2, ux2, uy2 = tf.unstack(params, axis=1)  # each (R, K)
+    lo, hi = sigma_bounds
+
+    def clip(a, s, ux, uy):
+        return (tf.maximum(a, ALPHA_MIN), tf.clip_by_value(s, lo, hi),
+                tf.clip_by_value(ux, 2.0, width - 2.0), tf.clip_by_value(uy, 2.0, height - 2.0))
+
+    a1, s1, ux1, uy1 = clip(a1, s1, ux1, uy1)
+    a2, s2, ux2, uy2 = clip(a2, s2, ux2, uy2)
+    if impl_sigma:
+        s2 = s1 + s2
+    if impl_concentric:
+        ux2, uy2 = ux1, uy1
+    xs = tf.range(width, dtype=tf.float32)[None, :, None]   # (1, W, 1)
+    ys = tf.range(height, dtype=tf.float32)[None, :, None]  # (1, H, 1)
+
+    def gaussian(a, s, ux, uy):
+        gx = tf.exp(-tf.square(xs - ux[:, None, :]) / (2.0 * s[:, None, :]))  # (R, W, K)
+        gy = tf.exp(-tf.square(ys - uy[:, None, :]) / (2.0 * s[:, None, :]))  # (R, H, K)
+        scale = a / (2.0 * np.pi * s)                                          # (R, K)
+        return tf.einsum("rhk,rwk->rhwk", gy * scale[:, None, :], gx)
+
+    dog = gaussian(a1, s1, ux1, uy1) - gaussian(a2, s2, ux2, uy2)
+    return tf.reshape(dog, (tf.shape(params)[0], height * width, -1))
+
+
+@keras.saving.register_keras_serializable(package="neuro")
+class DifferenceOfGaussians(ReplicatedLayer):
+    PARAMS = {
+        "units": Param((int, str), help="number of DoG units K"),
+        "init": Param(str, "random", "weights: 'random' (uniform within bounds) or 'zeros'",
+                      choices=("random", "zeros")),
+        "bias_init": Param(str, "zeros", "bias initialiser (an initializer plugin name)"),
+        "impl_sigma": Param(bool, True, "second Gaussian's variance is s1 + s2"),
+        "impl_concentric": Param(bool, True, "second Gaussian shares the first one's centre"),
+        "sigma_bounds": Param(list, [1, 25], "[low, high] of the variance-like sigma", check=_bounds),
+        "alpha_max": Param((int, float), 10.0, "upper bound of alpha for random initialisation"),
+    }
+
+    def _hw(self):
+        y, x, c = self.input_dims
+        if c != 1:
+            raise ValueError(f"{self.name}: diff_of_gaussians needs a one-channel image, got {self.input_dims}")
+        return y, x
+
+    def weight_shapes(self):
+        return {"kernel": (8, self.params["units"]), "bias": (self.params["units"],)}
+
+    def output_dims(self):
+        return (1, 1, self.params["units"])
+
+    def initial_value(self, name, rng):
+        units = self.params["units"]
+        if name == "bias":
+            from msc_neuro_cli.plugins import registries
+            return registries().components.initializers.get(self.params["bias_init"])(rng, (units,), "bias")
+        if self.params["init"] == "zeros":
+            return np.zeros((8, units))
+        height, width = self._hw()
+        lo, hi = self.params["sigma_bounds"]
+        ranges = [(ALPHA_MIN, self.params["alpha_max"]), (lo, hi), (2, width - 2), (2, height - 2)]
+        # NDN3 draws alpha, sigma, ux, uy for all units of the first Gaussian, then the second;
+        # uy gets an extra +2 beyond its bounds (kept: clipping brings it back while training).
+        rows = []
+        for _ in range(2):
+            for i, (low, high) in enumerate(ranges):
+                row = low + (high - low) * rng.random(units)
+                rows.append(row + 2 if i == 3 else row)
+        return np.stack(rows)
+
+    def filters(self):
+        height, width = self._hw()
+        return dog_filters(self.weight("kernel"), height, width, self.params["impl_sigma"],
+                           self.params["impl_concentric"], tuple(self.params["sigma_bounds"]))
+
+    def forward(self, x, training):
+        return tf.matmul(x, self.filters()) + self.weight("bias")[:, None, :]
+
+    def regularized_weights(self, regularizer):
+        return []  # NDN3: reg_initializer=None, the DoG parameters are never regularised

@@ -1,0 +1,1 @@
+"""neuro plugin: the local execution backend (worker processes on this machine)"""

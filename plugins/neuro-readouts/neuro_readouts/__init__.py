@@ -1,0 +1,1 @@
+"""neuro plugin: readout components (separable, factorised, Gaussian)"""
