@@ -40,8 +40,9 @@ class ReplicatedLayer(keras.layers.Layer):
 
     PARAMS: ClassVar[dict[str, Param]] = {}
 
-    def __init__(self, params: dict[str, Any], input_dims, replicas: int = 1, **kwargs):
+    def __init__(self, params: dict[str, Any], input_dims, replicas: int = 1, components=None, **kwargs):
         super().__init__(**kwargs)
+        self._components = components  # the ComponentRegistry to resolve names in (None: global)
         self.params = dict(params)
         self.input_dims = tuple(int(d) for d in input_dims)
         self.replicas = int(replicas)
@@ -77,6 +78,13 @@ class ReplicatedLayer(keras.layers.Layer):
         return {}
 
     # --- shared machinery ---------------------------------------------------------------
+    def components(self):
+        """The registry that resolves activation, regularizer and initializer names."""
+        return self._components if self._components is not None else _registry()
+
+    def initializer(self, name: str):
+        return self.components().initializers.get(name)
+
     @property
     def in_features(self) -> int:
         y, x, c = self.input_dims
@@ -91,7 +99,7 @@ class ReplicatedLayer(keras.layers.Layer):
         for name, shape in self.weight_shapes().items():
             self._vars[name] = self.add_weight(
                 name=name, shape=(self.replicas, *shape), initializer="zeros", trainable=True)
-        self._activation = _registry().activations.get(self.params.get("activation", "lin"))
+        self._activation = self.components().activations.get(self.params.get("activation", "lin"))
         super().build(input_shape)
 
     def weight(self, name: str):
@@ -116,7 +124,7 @@ class ReplicatedLayer(keras.layers.Layer):
         for reg_name, strength in (self.params.get("regularizers") or {}).items():
             if not strength:
                 continue
-            fn = _registry().regularizers.get(reg_name)
+            fn = self.components().regularizers.get(reg_name)
             for w in self.regularized_weights(reg_name):
                 total = total + fn(w, float(strength))
         return total

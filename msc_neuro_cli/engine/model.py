@@ -55,7 +55,8 @@ def assemble(specs: list[ComponentSpec], input_dims, n_neurons: int, replicas: i
         params = layer_params(cls, spec)
         if "units" in params:
             params["units"] = resolve_units(params["units"], n_neurons, f"{spec.where}.units")
-        layer = cls(params=params, input_dims=dims, replicas=replicas, name=f"{i:02d}_{spec.component}")
+        layer = cls(params=params, input_dims=dims, replicas=replicas, components=components,
+                    name=f"{i:02d}_{spec.component}")
         layer.build((replicas, None, int(np.prod(dims))))
         dims = layer.output_dims()
         layers.append(layer)

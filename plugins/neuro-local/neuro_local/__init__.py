@@ -1,1 +1,10 @@
-"""neuro plugin: the local execution backend (worker processes on this machine)"""
+"""neuro plugin: the local execution backend (worker processes on this machine)."""
+
+from msc_neuro_cli import hookimpl
+
+from .backend import LocalBackend
+
+
+@hookimpl
+def register_backends(registry):
+    registry.add("local", LocalBackend)

@@ -1,0 +1,209 @@
+"""The ``neuro`` command line: a thin Typer app; each command delegates to a module.
+
+Plugins add commands through the ``register_commands`` hook (mounted in :func:`build_app`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import NeuroError
+
+console = Console()
+err_console = Console(stderr=True)
+
+STORE_HELP = "Run store root (the seed's training_data/)."
+MANIFEST_HELP = "Experiment manifest."
+
+app = typer.Typer(
+    name="neuro", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
+    help="Declare, train, track and compare deep-network models of V1 population responses.\n\n"
+         "Example: [bold]neuro run demo --jobs 2[/bold], then [bold]neuro status[/bold] and "
+         "[bold]neuro export-metrics demo --format csv[/bold].")
+
+
+def _store_option():
+    return typer.Option(Path("training_data"), "--store", envvar="NEURO_STORE", help=STORE_HELP)
+
+
+def _manifest_option():
+    return typer.Option(Path("experiments.yaml"), "--manifest", "-m", envvar="NEURO_MANIFEST", help=MANIFEST_HELP)
+
+
+def _registries():
+    from .plugins import registries
+    return registries()
+
+
+@app.command()
+def run(
+    experiment: str = typer.Argument(..., help="Experiment name or alias from the manifest."),
+    backend: str = typer.Option("local", "--backend", "-b", help="Execution backend or profile name."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Runs at a time (local) or array throttle."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
+    force: bool = typer.Option(False, "--force", help="Retrain runs that already finished."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Resubmit only failed or lost runs."),
+    wait: bool = typer.Option(False, "--wait", help="Cluster backends: follow the sweep until it ends."),
+    only: Optional[List[int]] = typer.Option(None, "--run", help="Only these run indices (repeatable)."),
+    manifest: Path = _manifest_option(),
+    store: Path = _store_option(),
+):
+    """Train every unfinished run of an experiment.
+
+    Example: [bold]neuro run exp3 --backend local --jobs 2[/bold] (runs bs4_exp3), or
+    [bold]neuro run bs3_exp5 --dry-run[/bold] to see its 40 runs first.
+    """
+    from .submit import run_experiment
+    code = run_experiment(experiment, backend, jobs, dry_run, force, retry_failed, wait, only,
+                          manifest, store, console)
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    store: Path = _store_option(),
+):
+    """Show the state of runs: planned, queued, running, finished, failed, interrupted, lost.
+
+    Example: [bold]neuro status demo[/bold] or [bold]neuro status --json | jq .[/bold]
+    """
+    from .status import collect_status, print_status
+    rows = collect_status(store, experiments, _registries())
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1, default=str))
+    else:
+        print_status(rows, console)
+
+
+@app.command("export-metrics")
+def export_metrics(
+    experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    per_neuron: bool = typer.Option(False, "--per-neuron", help="One row per neuron."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
+    store: Path = _store_option(),
+):
+    """Export one row per (experiment, run, repetition) with hyperparameters and metrics.
+
+    Example: [bold]neuro export-metrics demo --format csv -o demo.csv[/bold]
+    """
+    from .results import metric_rows, selected_runs, to_csv
+    from .store import RunStore
+    if fmt not in ("csv", "json"):
+        raise NeuroError(f"--format must be csv or json, got {fmt!r}")
+    s = RunStore(store)
+    rows = metric_rows(s, selected_runs(s, experiments), per_neuron)
+    text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1) + "\n"
+    if out:
+        from .fsutil import atomic_write_bytes
+        atomic_write_bytes(out, text.encode())
+        err_console.print(f"wrote {len(rows)} rows to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def plugins():
+    """List installed plugins, their versions and what each registers.
+
+    Example: [bold]neuro plugins[/bold]
+    """
+    regs = _registries()
+    table = Table(title="neuro plugins")
+    for col in ("plugin", "version", "provides"):
+        table.add_column(col)
+    for info in regs.plugins:
+        provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in sorted(info.provides.items()))
+        table.add_row(info.name, info.version, f"[red]failed: {info.error}[/red]" if info.error else provides or "-")
+    console.print(table)
+
+
+@app.command()
+def experiments(manifest: Path = _manifest_option()):
+    """List the manifest's experiments with their runs and repetitions.
+
+    Example: [bold]neuro experiments -m experiments.yaml[/bold]
+    """
+    from .manifest import load_manifest
+    from .plan import grid_points
+    m = load_manifest(manifest)
+    table = Table(title=str(manifest))
+    for col in ("experiment", "aliases", "folder", "runs", "reps", "description"):
+        table.add_column(col)
+    for key, exp in m.experiments.items():
+        table.add_row(key, ", ".join(exp.aliases), exp.folder, str(sum(1 for _ in grid_points(exp))),
+                      str(len(exp.seeds)), exp.description)
+    console.print(table)
+
+
+@app.command(hidden=False)
+def worker(
+    run_id: str = typer.Argument(..., help="FOLDER/EXPxRUN as stored under runs/."),
+    store: Path = _store_option(),
+):
+    """Train one run (what every backend executes). Example: [bold]neuro worker demo/demox0[/bold]"""
+    _configure_threads()
+    from .worker import run_worker
+    raise typer.Exit(run_worker(store, run_id))
+
+
+def _configure_threads() -> None:
+    threads = os.environ.get("NEURO_THREADS")
+    if threads and threads.isdigit() and int(threads) > 0:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+    if version:
+        typer.echo(f"neuro {__version__}")
+        raise typer.Exit()
+
+
+def _mount_plugin_commands(regs) -> None:
+    groups: dict[str, typer.Typer] = {}
+    for entry in regs.commands.entries():
+        spec = entry.obj
+        target = app
+        for part in spec.path[:-1]:
+            if part not in groups:
+                groups[part] = typer.Typer(no_args_is_help=True, help=f"{part} commands (from plugins).")
+                app.add_typer(groups[part], name=part)
+            target = groups[part]
+        target.command(spec.path[-1], help=spec.help)(spec.func)
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"warning: {message}\n"
+
+
+_mounted = False
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point; ``argv`` lets tests call it in-process (it always raises SystemExit)."""
+    global _mounted
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.formatwarning = _format_warning
+    try:
+        if not _mounted:
+            _mount_plugin_commands(_registries())
+            _mounted = True
+        app(args=argv, prog_name="neuro")
+    except NeuroError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,178 @@
+"""Experiment -> runs (grid points) -> repetitions (seeds), each run validated and frozen as a spec.
+
+A run's spec is plain JSON (model, training, dataset with every ``${axis}`` resolved); the worker
+executes exactly that, whatever the manifest says later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from . import __version__
+from .datasets import PREPROCESS_PARAMS
+from .engine.component import COMMON_PARAMS
+from .errors import ManifestError, RegistryError
+from .manifest import Experiment, Where
+from .params import Param, resolve_params
+from .store import RunId, check_component
+
+TRAINING_PARAMS: dict[str, Param] = {
+    "epochs": Param(int, 5000, "training epochs", minimum=1),
+    "batch_size": Param(int, 16, "minibatch size", minimum=1),
+    "learning_rate": Param(float, 1e-3, "Adam learning rate", minimum=0),
+    "beta1": Param(float, 0.9, "Adam beta1"),
+    "beta2": Param(float, 0.999, "Adam beta2"),
+    "epsilon": Param(float, 1e-8, "Adam epsilon"),
+    "summary_every": Param(int, 100, "log metrics every N epochs (the seed's epochs_summary)", minimum=1),
+    "partial_batch": Param(str, "keep", "last partial batch: keep (the seed's fork) or drop (upstream NDN3)",
+                           choices=("keep", "drop")),
+    "loss": Param(str, "poisson", "loss plugin name"),
+    "replicas": Param((int, str), "auto", "repetitions trained together: 'auto' or a number"),
+    "xla": Param(bool, True, "compile the training loop with XLA"),
+    "correlation_nan_mode": Param(str, "zero-NaNs", "NaN handling of per-neuron correlation",
+                                  choices=("zero-NaNs", "filter-NaNs", "filter-low-std-gold")),
+}
+
+_WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_PART = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class RunPlan:
+    run_id: RunId
+    name: str
+    values: dict[str, Any]   # the grid point
+    seeds: list[int]
+    spec: dict[str, Any]     # frozen JSON spec for the worker
+
+    @property
+    def spec_hash(self) -> str:
+        return self.spec["spec_hash"]
+
+
+def substitute(value: Any, values: dict[str, Any], where: Where) -> Any:
+    """Replace ``${axis}`` references by grid values (typed when the whole string is one reference)."""
+    if isinstance(value, dict):
+        return {k: substitute(v, values, where.child(value, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, values, where.child(value, i)) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        whole = _WHOLE.match(value)
+        names = [whole.group(1)] if whole else _PART.findall(value)
+        for name in names:
+            if name not in values:
+                known = ", ".join(sorted(values)) or "none"
+                raise where.error(f"${{{name}}} is not a grid axis of this experiment (axes: {known})")
+        if whole:
+            return values[whole.group(1)]
+        return _PART.sub(lambda m: format(values[m.group(1)]), value)
+    return value
+
+
+def grid_points(exp: Experiment):
+    """Yield (run index, values) over the union of sub-grids, in run order of each sub-grid."""
+    for sub in exp.grid:
+        names = list(sub.axes)
+        zipped = list(zip(*sub.zipped.values())) if sub.zipped else [()]
+        index = sub.start
+        for combo in itertools.product(*(sub.axes[n] for n in names)):
+            for zvals in zipped:
+                values = dict(zip(names, combo))
+                values.update(zip(sub.zipped, zvals))
+                yield index, values
+                index += 1
+
+
+def _with_params(declared: dict[str, Param], given: dict, where: Where) -> dict:
+    try:
+        return resolve_params(declared, given, lambda key: str(where.child(given, key) if key else where))
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
+
+
+def _lookup(registry, name: Any, where: Where):
+    try:
+        return registry.get(name)
+    except RegistryError as exc:
+        raise where.error(str(exc)) from None
+
+
+def plan_experiment(exp: Experiment, regs) -> list[RunPlan]:
+    """Every run of ``exp``, validated against the installed plugins. Raises ManifestError."""
+    runs = []
+    for run, values in grid_points(exp):
+        runs.append(_plan_run(exp, run, values, regs))
+    names = {}
+    for plan in runs:
+        if str(plan.run_id) in names:
+            raise exp.where.error(f"two runs share the id {plan.run_id}")
+        names[str(plan.run_id)] = plan
+    return runs
+
+
+def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
+    w = exp.where
+    dw = Where(w.file, exp.dataset.line, f"{w.key}.dataset")
+    dataset = substitute(exp.dataset, values, dw)
+    source_cls = _lookup(regs.datasets, dataset.get("name"), dw.child(exp.dataset, "name"))
+    ds_params = {k: v for k, v in dataset.items() if k not in ("name", "preprocess")}
+    ds_params = _with_params(source_cls.PARAMS, _located(ds_params, exp.dataset), dw)
+    preprocess = _with_params(PREPROCESS_PARAMS, _located(dataset.get("preprocess") or {}, exp.dataset.get("preprocess")),
+                              dw.child(exp.dataset, "preprocess"))
+
+    tw = Where(w.file, getattr(exp.training, "line", w.line), f"{w.key}.training")
+    training = _with_params(TRAINING_PARAMS, _located(substitute(exp.training, values, tw), exp.training), tw)
+    _lookup(regs.components.losses, training["loss"], tw.child(exp.training, "loss"))
+    if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
+            isinstance(training["replicas"], int) and training["replicas"] < 1:
+        raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")
+
+    mw = Where(w.file, exp.model.line, f"{w.key}.model")
+    model = []
+    for i, comp in enumerate(exp.model):
+        cw = mw.child(exp.model, i)
+        resolved = substitute(comp, values, cw)
+        if resolved.get("enabled", True) is False:
+            continue  # optional layers switched off by a grid axis (e.g. bs3_exp10's lin_scale)
+        cls = _lookup(regs.components.layers, resolved["component"], cw.child(comp, "component"))
+        params = {k: v for k, v in resolved.items() if k not in ("component", "enabled")}
+        checked = _with_params({**COMMON_PARAMS, **cls.PARAMS}, _located(params, comp), cw)
+        _lookup(regs.components.activations, checked["activation"], cw.child(comp, "activation"))
+        for reg_name in (checked.get("regularizers") or {}):
+            _lookup(regs.components.regularizers, reg_name, cw.child(comp, "regularizers"))
+        model.append({"component": resolved["component"], "params": params, "where": str(cw)})
+
+    try:
+        name = exp.name.format(run=run, **values)
+        check_component(name, "run name")
+    except (ManifestError, Exception) as exc:
+        raise Where(w.file, w.line, f"{w.key}.name").error(str(exc)) from None
+    exp_dir = f"{exp.key}x{run}" if exp.run_suffix else exp.key
+    rid = RunId(exp.folder, check_component(exp_dir, "experiment"), run, exp.key)
+    spec = {
+        "experiment": exp.key, "folder": exp.folder, "run": run, "exp": exp_dir, "name": name,
+        "hyperparameters": values, "seeds": exp.seeds,
+        "dataset": {"name": dataset["name"], "params": ds_params, "preprocess": preprocess,
+                    "base_dir": str(exp.manifest.base_dir.resolve()) if exp.manifest else "."},
+        "model": model, "training": training,
+        "manifest": str(exp.manifest.path.resolve()) if exp.manifest else None,
+        "neuro_version": __version__,
+    }
+    hashed = {k: spec[k] for k in ("dataset", "training", "seeds", "name")}
+    hashed["model"] = [{"component": c["component"], "params": c["params"]} for c in model]
+    spec["spec_hash"] = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return RunPlan(rid, name, values, exp.seeds, spec)
+
+
+def _located(plain: dict, original: Any) -> dict:
+    """Carry line numbers of ``original`` over to a substituted copy, for error messages."""
+    from .yamlsource import LocDict
+    out = LocDict(plain)
+    out.line = getattr(original, "line", 0)
+    out.lines = getattr(original, "lines", {})
+    return out

@@ -1,0 +1,106 @@
+"""Reading the run store back: run states for ``status``, rows for ``export-metrics``, summaries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import socket
+from typing import Any, Iterable
+
+from .metrics import summarise
+from .store import RunId, RunStore
+
+
+def selected_runs(store: RunStore, experiments: Iterable[str] | None) -> list[tuple[RunId, dict]]:
+    """(run id, spec) of stored runs, filtered by experiment key (None: all)."""
+    wanted = set(experiments or [])
+    found = []
+    for rid in store.run_ids():
+        spec = store.read_spec(rid)
+        if not wanted or spec["experiment"] in wanted:
+            found.append((rid, spec))
+    return sorted(found, key=lambda item: (item[1]["experiment"], item[1]["run"]))
+
+
+def effective_state(state: dict[str, Any], polled: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Merge the worker's own state with what the engine says of its job.
+
+    A run the store calls queued/running whose job the engine has forgotten (and, for local
+    jobs, whose process is gone) is ``lost``: the job ended without writing a result.
+    """
+    state = dict(state)
+    current = state.get("state", "planned")
+    job = state.get("job_id")
+    if current in ("queued", "running") and polled is not None and job:
+        status = polled.get(job)
+        if status is None:
+            state["state"] = "lost"
+        elif status.state in ("failed", "cancelled") and current != "finished":
+            state["state"] = status.state
+            state["exit_code"] = status.exit_code
+            state["error"] = status.detail or state.get("error")
+        elif status.state == "running" and current == "queued":
+            state["state"] = "running"
+    elif current == "running" and state.get("host") == socket.gethostname():
+        pid = state.get("pid")
+        if pid and not _alive(int(pid)):
+            state["state"] = "lost"
+    return state
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def metric_rows(store: RunStore, runs: list[tuple[RunId, dict]], per_neuron: bool = False) -> list[dict]:
+    """One row per (experiment, run, repetition), or per neuron with ``per_neuron``."""
+    rows = []
+    for rid, spec in runs:
+        for rep, result in sorted(store.finished_reps(rid).items()):
+            base = {"experiment": spec["experiment"], "folder": spec["folder"], "exp": spec["exp"],
+                    "run": spec["run"], "name": spec["name"], "rep": rep, "seed": result["seed"]}
+            base.update({f"hp_{k}": _scalar(v) for k, v in spec["hyperparameters"].items()})
+            if per_neuron:
+                val = result["val_correlation_per_neuron"]
+                train = result["train_correlation_per_neuron"]
+                for n, (v, t) in enumerate(zip(val, train)):
+                    rows.append({**base, "neuron": n, "val_correlation": v, "train_correlation": t})
+            else:
+                rows.append({**base, "val_correlation": result["val_correlation"],
+                             "train_correlation": result["train_correlation"],
+                             "epochs": result["epochs"], "seconds": result["seconds"]})
+    return rows
+
+
+def _scalar(value: Any) -> Any:
+    return value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value)
+
+
+def to_csv(rows: list[dict]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def run_summaries(store: RunStore, runs: list[tuple[RunId, dict]]) -> list[dict]:
+    """Median and 90th/10th percentile of final validation correlation over repetitions, per run."""
+    table = []
+    for rid, spec in runs:
+        reps = store.finished_reps(rid)
+        stats = summarise(r["val_correlation"] for r in reps.values())
+        table.append({"run_id": str(rid), "name": spec["name"], "reps": f"{len(reps)}/{len(spec['seeds'])}",
+                      **stats})
+    return table

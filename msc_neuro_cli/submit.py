@@ -1,0 +1,191 @@
+"""``neuro run``: plan an experiment, freeze its runs in the store, hand them to a backend."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .backends import Backend, Submission
+from .errors import BackendError, ManifestError, NeuroError
+from .manifest import Manifest, load_manifest
+from .params import resolve_params
+from .plan import RunPlan, plan_experiment
+from .results import run_summaries
+from .store import RunStore
+
+RETRYABLE = ("failed", "lost", "interrupted", "cancelled")
+TERMINAL = ("finished", "failed", "lost", "interrupted", "cancelled")
+
+
+def resolve_backend(name: str, manifest: Manifest, regs) -> Backend:
+    """A backend name or a profile name (manifest ``profiles:``) -> configured backend."""
+    profile: dict[str, Any] = {}
+    backend_name = name
+    if name in manifest.profiles:
+        profile = dict(manifest.profiles[name] or {})
+        backend_name = profile.pop("backend", None)
+        if not backend_name:
+            raise ManifestError(f"{manifest.path}: profiles.{name}: missing key 'backend'")
+    else:
+        defaults = getattr(regs.backends, "profiles", {})
+        if name in defaults:
+            profile = dict(defaults[name])
+            backend_name = profile.pop("backend")
+    try:
+        cls = regs.backends.get(backend_name)
+    except NeuroError as exc:
+        profiles = ", ".join(sorted(manifest.profiles)) or "none"
+        raise BackendError(f"{exc}; manifest profiles: {profiles}") from None
+    try:
+        params = resolve_params(cls.PARAMS, profile, lambda key: f"{manifest.path}: profiles.{name}"
+                                + (f".{key}" if key else ""))
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from None
+    return cls(name, params)
+
+
+def _check_datasets(plans: list[RunPlan], regs) -> None:
+    seen = set()
+    for plan in plans:
+        dspec = plan.spec["dataset"]
+        key = (dspec["name"], repr(sorted(dspec["params"].items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        source = regs.datasets.get(dspec["name"])(dspec["params"], Path(dspec["base_dir"]))
+        source.check()
+
+
+def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
+    table = Table(title=f"plan: {len(plans)} runs")
+    for col in ("run id", "name", "hyperparameters", "reps", "epochs", "state"):
+        table.add_column(col)
+    for plan in plans:
+        hp = ", ".join(f"{k}={v}" for k, v in plan.values.items()) or "-"
+        state = store.read_state(plan.run_id).get("state", "planned")
+        table.add_row(str(plan.run_id), plan.name, hp, str(len(plan.seeds)),
+                      str(plan.spec["training"]["epochs"]), state)
+    console.print(table)
+
+
+def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> None:
+    rows = run_summaries(store, [(p.run_id, p.spec) for p in plans])
+    table = Table(title="validation correlation over repetitions")
+    for col in ("run id", "name", "reps", "median", "90th", "10th"):
+        table.add_column(col, justify="right" if col in ("median", "90th", "10th") else "left")
+    for row in rows:
+        fmt = (lambda v: "-" if v != v else f"{v:.3f}")
+        table.add_row(row["run_id"], row["name"], row["reps"], fmt(row["median"]), fmt(row["p90"]), fmt(row["p10"]))
+    console.print(table)
+
+
+def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool) -> list[RunPlan]:
+    chosen = []
+    for plan in plans:
+        existing = None
+        try:
+            existing = store.read_spec(plan.run_id)
+        except NeuroError:
+            pass
+        state = store.read_state(plan.run_id).get("state", "planned")
+        if existing and existing.get("spec_hash") != plan.spec_hash and not force and store.finished_reps(plan.run_id):
+            raise NeuroError(f"run {plan.run_id} was trained with a different configuration "
+                             "(the manifest changed); use --force to retrain it")
+        if force:
+            chosen.append(plan)
+        elif retry_failed:
+            if state in RETRYABLE:
+                chosen.append(plan)
+        elif state != "finished" and state not in ("queued", "running"):
+            chosen.append(plan)
+    return chosen
+
+
+def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force: bool,
+                   retry_failed: bool, wait: bool, only, manifest_path: Path, store_path: Path,
+                   console: Console) -> int:
+    from .plugins import registries
+
+    regs = registries()
+    manifest = load_manifest(manifest_path)
+    exp = manifest.get(name)
+    plans = plan_experiment(exp, regs)
+    if only:
+        missing = sorted(set(only) - {p.run_id.run for p in plans})
+        if missing:
+            raise NeuroError(f"experiment {exp.key} has no run {missing[0]} (runs: "
+                             f"{', '.join(str(p.run_id.run) for p in plans)})")
+        plans = [p for p in plans if p.run_id.run in set(only)]
+    backend = resolve_backend(backend_name, manifest, regs)
+    _check_datasets(plans, regs)
+    store = RunStore(store_path)
+    if dry_run:
+        print_plan(plans, store, console)
+        return 0
+    chosen = _select(plans, store, force, retry_failed)
+    if not chosen:
+        console.print(f"nothing to do: every run of {exp.key} is finished or in progress "
+                      "(--force retrains, --retry-failed resubmits failed runs)")
+        print_results(store, plans, console)
+        return 0
+    for plan in chosen:
+        if force:
+            store.clear(plan.run_id)
+        store.write_spec(plan.run_id, plan.spec)
+        store.update_state(plan.run_id, state="queued", backend=backend.name, job_id=None, error=None)
+    submission = Submission(store.root, [str(p.run_id) for p in chosen],
+                            {str(p.run_id): store.job_logs(p.run_id) for p in chosen},
+                            backend.profile, jobs, wait)
+    try:
+        job_ids = backend.submit(submission)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: finished repetitions are kept; run the same "
+                      "command again to resume")
+        return 130
+    if not backend.blocking:
+        for plan in chosen:
+            job = job_ids.get(str(plan.run_id))
+            store.update_state(plan.run_id, backend=backend.name, job_id=job)
+        console.print(f"submitted {len(chosen)} runs to {backend.name}: "
+                      + ", ".join(sorted(set(job_ids.values()))))
+        if not wait:
+            return 0
+        follow(store, chosen, backend, console)
+    print_results(store, plans, console)
+    failed = [p for p in chosen if store.read_state(p.run_id).get("state") != "finished"]
+    for plan in failed:
+        state = store.read_state(plan.run_id)
+        console.print(f"[red]{plan.run_id}: {state.get('state')}[/red] {state.get('error') or ''} "
+                      f"(log: {store.job_logs(plan.run_id)[1]})")
+    return 1 if failed else 0
+
+
+def follow(store: RunStore, plans: list[RunPlan], backend: Backend, console: Console,
+           interval: float = 2.0) -> None:
+    """Poll the engine until every run reached a terminal state, with a progress display."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .results import effective_state
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
+        task = progress.add_task(f"{backend.name} sweep", total=len(plans), info="")
+        while True:
+            states = {}
+            jobs = [store.read_state(p.run_id).get("job_id") for p in plans]
+            polled = backend.poll([j for j in jobs if j])
+            for plan in plans:
+                states[str(plan.run_id)] = effective_state(store.read_state(plan.run_id), polled)["state"]
+            done = sum(1 for s in states.values() if s in TERMINAL)
+            counts = {s: list(states.values()).count(s) for s in set(states.values())}
+            progress.update(task, completed=done, info=", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+            if done == len(plans):
+                for plan in plans:
+                    if states[str(plan.run_id)] != store.read_state(plan.run_id).get("state"):
+                        store.update_state(plan.run_id, state=states[str(plan.run_id)])
+                return
+            time.sleep(interval)

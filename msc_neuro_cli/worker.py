@@ -1,0 +1,235 @@
+"""What every backend executes for one run: ``neuro worker --store STORE RUN_ID``.
+
+Trains the run's unfinished repetitions together (one replicated model per group), writes
+TensorBoard events, a Keras model and a result file per repetition, then the run record and the
+ledger line. SIGINT/SIGTERM stop at the next summary with a checkpoint: a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import datasets as ds
+from . import ledger
+from .errors import NeuroError, StoreError
+from .fsutil import atomic_write_bytes
+from .metrics import mean_correlation, summarise
+from .provenance import git_commit, versions
+from .store import RunId, RunStore
+
+CHECKPOINT_SECONDS = 60.0
+
+
+class _StopFlag:
+    def __init__(self):
+        self.raised = False
+
+    def __call__(self, signum, frame):
+        self.raised = True
+
+
+def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
+    from .plugins import registries
+
+    dspec = spec["dataset"]
+    source = registries().datasets.get(dspec["name"])(dspec["params"], Path(dspec["base_dir"]))
+    source.check()
+    if hasattr(source, "load_regions") and hasattr(source, "merge"):
+        parts = [ds.preprocess(part, dspec["preprocess"]) for part in source.load_regions()]
+        data = source.merge(parts)
+    else:
+        data = ds.preprocess(source.load(), dspec["preprocess"])
+    ds.validate(data, f"dataset {dspec['name']!r}")
+    return data
+
+
+def _choose_groups(todo: list[int], replicas: Any) -> list[list[int]]:
+    if replicas == "auto":
+        size = len(todo)  # the HSM-sized models of the thesis fit many times over in memory
+    else:
+        size = max(1, int(replicas))
+    return [todo[i:i + size] for i in range(0, len(todo), size)]
+
+
+def run_worker(store_root: Path, run_id: str) -> int:
+    store = RunStore(store_root)
+    rid = RunId.parse(run_id)
+    spec = store.read_spec(rid)
+    flag = _StopFlag()
+    previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(store, rid, spec, flag)
+    except NeuroError as exc:
+        store.update_state(rid, state="failed", error=str(exc))
+        raise
+    except BaseException as exc:
+        store.update_state(rid, state="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
+    seeds = spec["seeds"]
+    done = store.finished_reps(rid)
+    todo = [i for i in range(len(seeds)) if i not in done]
+    started = time.time()
+    store.update_state(rid, state="running", pid=os.getpid(), host=socket.gethostname(),
+                       started=started, reps_total=len(seeds), reps_done=len(done),
+                       epochs=spec["training"]["epochs"], epoch=0)
+    if todo:
+        data = load_dataset(spec)
+        for group in _choose_groups(todo, spec["training"]["replicas"]):
+            if not _train_group(store, rid, spec, data, group, flag):
+                store.update_state(rid, state="interrupted")
+                return 130
+    _finish(store, rid, spec, started)
+    return 0
+
+
+def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps: list[int],
+                 flag: _StopFlag) -> bool:
+    import tensorflow as tf
+
+    from .engine.model import ComponentSpec, assemble, export_replica
+    from .engine.trainer import ReplicatedTrainer, TrainingConfig
+    from .plugins import registries
+
+    comps = registries().components
+    seeds = [spec["seeds"][i] for i in reps]
+    tcfg = spec["training"]
+    config = TrainingConfig(**{k: tcfg[k] for k in (
+        "epochs", "batch_size", "learning_rate", "beta1", "beta2", "epsilon", "summary_every",
+        "partial_batch", "loss", "xla", "correlation_nan_mode")})
+    specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
+    layers = assemble(specs, data.input_dims, data.n_neurons, len(reps), comps)
+    trainer = ReplicatedTrainer(layers, comps.losses.get(config.loss), config, seeds,
+                                data.train_x, data.train_y, data.val_x, data.val_y,
+                                data.train_mask, data.val_mask)
+    trainer.initialise()
+    checkpoint = store.checkpoint_path(rid)
+    _maybe_resume(trainer, checkpoint, reps)
+
+    writers = {}
+    for j, rep in enumerate(reps):
+        base = store.log_dir(rid, spec["name"], rep) / "summaries"
+        writers[j] = (tf.summary.create_file_writer(str(base / "train")),
+                      tf.summary.create_file_writer(str(base / "test")))
+    curves = {j: [] for j in range(len(reps))}
+    last_checkpoint = time.time()
+    t0 = time.time()
+
+    def on_summary(summary) -> bool:
+        nonlocal last_checkpoint
+        for j in range(len(reps)):
+            train_c = mean_correlation(summary.train_correlation[j])
+            val_c = mean_correlation(summary.val_correlation[j])
+            curves[j].append({"epoch": summary.epoch, "loss": float(summary.loss[j]),
+                              "train_correlation": train_c, "val_correlation": val_c})
+            train_w, test_w = writers[j]
+            with train_w.as_default():
+                tf.summary.scalar("loss/correlation/correlation", train_c, step=summary.epoch)
+                tf.summary.scalar("loss/cost", float(summary.loss[j]), step=summary.epoch)
+            with test_w.as_default():
+                tf.summary.scalar("loss/correlation/correlation", val_c, step=summary.epoch)
+        vals = [c[-1]["val_correlation"] for c in curves.values()]
+        store.update_state(rid, epoch=summary.epoch + 1, last_val_correlation=float(np.median(vals)))
+        if flag.raised or time.time() - last_checkpoint > CHECKPOINT_SECONDS:
+            _save_checkpoint(trainer, checkpoint, reps, curves)
+            last_checkpoint = time.time()
+        return flag.raised
+
+    trainer.train(on_summary=on_summary)
+    for train_w, test_w in writers.values():
+        train_w.flush()
+        test_w.flush()
+    if trainer.epoch < config.epochs:
+        return False
+    seconds = time.time() - t0
+    final = trainer.summary(trainer.epoch - 1, np.zeros(len(reps)))
+    for j, rep in enumerate(reps):
+        path = store.model_path(rid, spec["name"], rep)
+        tmp = path.with_name(f".{path.stem}.tmp.keras")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_replica(layers, j).save(tmp)
+        os.replace(tmp, path)
+        store.write_rep(rid, rep, {
+            "rep": rep, "seed": seeds[j], "epochs": trainer.epoch, "seconds": seconds,
+            "replicas_trained_together": len(reps),
+            "val_correlation": mean_correlation(final.val_correlation[j]),
+            "train_correlation": mean_correlation(final.train_correlation[j]),
+            "val_correlation_per_neuron": final.val_correlation[j],
+            "train_correlation_per_neuron": final.train_correlation[j],
+            "curve": curves[j], "model": str(path.relative_to(store.root)),
+        })
+    try:
+        checkpoint.unlink()
+    except FileNotFoundError:
+        pass
+    store.update_state(rid, reps_done=len(store.finished_reps(rid)))
+    return True
+
+
+def _save_checkpoint(trainer, path: Path, reps: list[int], curves) -> None:
+    import io
+    import json
+
+    state = trainer.state()
+    arrays = {f"w{i}": w for i, w in enumerate(state["weights"])}
+    arrays.update({f"m{i}": m for i, m in enumerate(state["optimizer"]["m"])})
+    arrays.update({f"v{i}": v for i, v in enumerate(state["optimizer"]["v"])})
+    meta = {"epoch": state["epoch"], "step": state["optimizer"]["step"], "reps": reps,
+            "count": len(state["weights"]), "curves": {str(k): v for k, v in curves.items()}}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _maybe_resume(trainer, path: Path, reps: list[int]) -> None:
+    import json
+
+    if not path.exists():
+        return
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(bytes(npz["meta"]).decode())
+            if meta["reps"] != reps:
+                return  # a checkpoint of another group: start this group afresh
+            n = meta["count"]
+            trainer.load_state({"epoch": meta["epoch"],
+                                "weights": [npz[f"w{i}"] for i in range(n)],
+                                "optimizer": {"m": [npz[f"m{i}"] for i in range(n)],
+                                              "v": [npz[f"v{i}"] for i in range(n)],
+                                              "step": meta["step"]}})
+    except (OSError, KeyError, ValueError) as exc:
+        raise StoreError(f"{path}: unreadable checkpoint ({exc}); delete it to restart the run") from None
+
+
+def _finish(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
+    reps = store.finished_reps(rid)
+    if len(reps) < len(spec["seeds"]):
+        return
+    ordered = [reps[i] for i in sorted(reps)]
+    record = {
+        "run_id": str(rid), "experiment": spec["experiment"], "folder": spec["folder"],
+        "exp": spec["exp"], "run": spec["run"], "name": spec["name"],
+        "hyperparameters": spec["hyperparameters"], "seeds": spec["seeds"],
+        "spec_hash": spec["spec_hash"], "spec": spec,
+        "versions": versions(), "manifest_commit": git_commit(spec.get("manifest") and Path(spec["manifest"])),
+        "finished": time.time(), "worker_seconds": time.time() - started,
+        "val_correlation": summarise(r["val_correlation"] for r in ordered),
+        "train_correlation": summarise(r["train_correlation"] for r in ordered),
+        "repetitions": ordered,
+    }
+    store.write_record(rid, record)
+    ledger.append(store.ledger, f"{spec['folder']}/{spec['exp']}/{spec['name']}")
+    store.update_state(rid, state="finished", reps_done=len(reps), epoch=spec["training"]["epochs"])

@@ -1,0 +1,110 @@
+"""Runs ``neuro worker`` processes on this machine, ``--jobs`` at a time, with a live progress view.
+
+Ctrl-C is forwarded to the workers, which stop at their next summary, keep finished repetitions
+and checkpoint the rest (state ``interrupted``); the same command resumes them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from msc_neuro_cli.backends import Backend, JobStatus, Submission
+from msc_neuro_cli.backends.command import worker_argv
+from msc_neuro_cli.params import Param
+from msc_neuro_cli.store import RunId, RunStore
+
+
+class LocalBackend(Backend):
+    description = "worker processes on this machine, --jobs at a time"
+    blocking = True
+    PARAMS = {
+        "threads": Param(int, 0, "TensorFlow threads per worker (0: TensorFlow decides)", minimum=0),
+    }
+
+    def submit(self, submission: Submission) -> dict[str, str]:
+        store = RunStore(submission.store)
+        pending = deque(submission.run_ids)
+        running: dict[str, subprocess.Popen] = {}
+        jobs: dict[str, str] = {}
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        if self.profile.get("threads"):
+            env["NEURO_THREADS"] = str(self.profile["threads"])
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as progress:
+            overall = progress.add_task("runs", total=len(pending), info="")
+            bars: dict[str, int] = {}
+            try:
+                while pending or running:
+                    while pending and len(running) < max(1, submission.jobs):
+                        rid = pending.popleft()
+                        out, err = submission.log_paths[rid]
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with open(out, "ab") as fo, open(err, "ab") as fe:
+                            proc = subprocess.Popen(worker_argv(submission.store, rid), stdout=fo,
+                                                    stderr=fe, env=env, start_new_session=True)
+                        running[rid] = proc
+                        jobs[rid] = f"local:{os.uname().nodename}:{proc.pid}"
+                        store.update_state(RunId.parse(rid), state="queued", backend="local", job_id=jobs[rid])
+                        epochs = store.read_spec(RunId.parse(rid))["training"]["epochs"]
+                        bars[rid] = progress.add_task(rid, total=epochs, info="starting")
+                    for rid, proc in list(running.items()):
+                        state = store.read_state(RunId.parse(rid))
+                        corr = state.get("last_val_correlation")
+                        info = f"{state.get('reps_done', 0)}/{state.get('reps_total', '?')} reps"
+                        if corr is not None:
+                            info += f"  val r {corr:.3f}"
+                        progress.update(bars[rid], completed=state.get("epoch", 0), info=info)
+                        if proc.poll() is not None:
+                            del running[rid]
+                            final = store.read_state(RunId.parse(rid))
+                            if proc.returncode != 0 and final.get("state") not in ("failed", "interrupted"):
+                                store.update_state(RunId.parse(rid), state="failed", exit_code=proc.returncode,
+                                                   error=f"worker exited with code {proc.returncode}")
+                            progress.update(bars[rid], info=f"{store.read_state(RunId.parse(rid))['state']}")
+                            progress.advance(overall)
+                    time.sleep(0.2)
+            except KeyboardInterrupt:
+                for proc in running.values():  # workers run in their own sessions: forward Ctrl-C
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGINT)
+                for proc in running.values():
+                    try:
+                        proc.wait(timeout=120)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                raise
+        return jobs
+
+    def poll(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        """Local jobs are alive while their process exists on this host."""
+        host = os.uname().nodename
+        found = {}
+        for job in job_ids:
+            parts = job.split(":")
+            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
+                continue
+            try:
+                os.kill(int(parts[2]), 0)
+                found[job] = JobStatus("running")
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                found[job] = JobStatus("running")
+        return found
+
+    def cancel(self, job_ids: list[str]) -> None:
+        host = os.uname().nodename
+        for job in job_ids:
+            parts = job.split(":")
+            if len(parts) == 3 and parts[1] == host and parts[2].isdigit():
+                try:
+                    os.kill(int(parts[2]), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass

@@ -1,0 +1,99 @@
+"""Each hook, exercised by a real plugin through the same registries users go through."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+from conftest import make_plugin_dist, neuro
+
+from msc_neuro_cli import hookimpl
+from msc_neuro_cli.plugins import build_registries
+
+
+def _plugin(name: str, **hooks) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook, fn in hooks.items():
+        setattr(module, hook, hookimpl(fn))
+    return module
+
+
+def test_register_components():
+    from msc_neuro_cli.engine.model import ComponentSpec, assemble
+    from neuro_dense.normal import Dense
+
+    class Doubled(Dense):
+        def forward(self, x, training):
+            return 2.0 * super().forward(x, training)
+
+    def register_components(registry):
+        registry.layer("doubled", Doubled)
+        registry.activation("square", lambda t: t * t)
+
+    regs = build_registries((_plugin("ext_components", register_components=register_components),))
+    assert regs.components.layers.get("doubled") is Doubled
+    layers = assemble([ComponentSpec("doubled", {"units": "N", "activation": "square"}, "test")],
+                      (1, 1, 4), 3, 2, regs.components)
+    x = np.ones((2, 5, 4), np.float32)
+    w = np.stack([np.full((4, 3), 0.5), np.full((4, 3), -1.0)]).astype(np.float32)
+    layers[0].weight("kernel").assign(w)
+    out = layers[0](x).numpy()
+    np.testing.assert_allclose(out[0], np.full((5, 3), (2 * 2.0) ** 2))
+    np.testing.assert_allclose(out[1], np.full((5, 3), (2 * -4.0) ** 2))
+    entry = [e for e in regs.components.layers.entries() if e.name == "doubled"][0]
+    assert entry.plugin == "ext_components"
+
+
+def test_register_backends():
+    from msc_neuro_cli.backends import Backend
+    from msc_neuro_cli.manifest import Manifest
+    from msc_neuro_cli.params import Param
+    from msc_neuro_cli.submit import resolve_backend
+
+    class Echo(Backend):
+        PARAMS = {"queue": Param(str, "short")}
+
+    regs = build_registries((_plugin("ext_backends", register_backends=lambda registry: registry.add("echo", Echo)),))
+    manifest = Manifest(path=__import__("pathlib").Path("m.yaml"), experiments={},
+                        profiles={"echo-long": {"backend": "echo", "queue": "long"}}, aliases={})
+    backend = resolve_backend("echo-long", manifest, regs)
+    assert isinstance(backend, Echo) and backend.profile == {"queue": "long"}
+    with pytest.raises(Exception, match="unknown backend 'nope'"):
+        resolve_backend("nope", manifest, regs)
+
+
+def test_register_datasets(tmp_path):
+    from msc_neuro_cli.datasets import Dataset, DatasetSource
+    from msc_neuro_cli.params import Param
+
+    class Constant(DatasetSource):
+        PARAMS = {"neurons": Param(int, 2)}
+
+        def load(self):
+            n = self.params["neurons"]
+            x = np.ones((4, 9), np.float32)
+            return Dataset(x, np.ones((4, n), np.float32), x, np.ones((4, n), np.float32), (3, 3, 1))
+
+    regs = build_registries((_plugin("ext_data", register_datasets=lambda registry: registry.add("constant", Constant)),))
+    source = regs.datasets.get("constant")({"neurons": 5}, tmp_path)
+    assert source.load().n_neurons == 5
+
+
+def test_register_commands(tmp_path):
+    site = tmp_path / "site"
+    make_plugin_dist(site, "neuro-hello", "neuro_hello", """
+        import typer
+        from msc_neuro_cli import hookimpl
+
+        def hello(name: str = typer.Option("world", help="who")):
+            print(f"hello {name}")
+
+        @hookimpl
+        def register_commands(registry):
+            registry.add("greet hello", hello, help="Say hello.")
+        """)
+    proc = neuro("greet", "hello", "--name", "V1", cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "hello V1"
