@@ -34,9 +34,9 @@ from .params import Param, resolve_params
 from .store import check_component
 from .yamlsource import LocDict, LocList, load, merge
 
-EXPERIMENT_KEYS = {"folder", "name", "description", "aliases", "extends", "dataset", "model",
+EXPERIMENT_KEYS = {"folder", "exp", "name", "description", "aliases", "extends", "dataset", "model",
                    "training", "grid", "repetitions", "seeds", "run_suffix", "backend", "abstract"}
-TOP_KEYS = {"version", "defaults", "profiles", "experiments"}
+TOP_KEYS = {"version", "defaults", "profiles", "experiments", "templates"}  # templates: YAML anchors only
 AXIS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -72,6 +72,7 @@ class SubGrid:
 class Experiment:
     key: str
     folder: str
+    exp_name: str  # the seed's {exp}: stored as {folder}/{exp_name}x{run}; defaults to the key
     name: str
     aliases: list[str]
     description: str
@@ -190,6 +191,10 @@ def _resolve_extends(key: str, raw: dict, exps: dict, where: Where, seen: tuple 
     base = {k: v for k, v in base.items() if k not in ("aliases", "abstract", "extends")}
     merged = merge(LocDict(base), raw)
     merged.line = getattr(raw, "line", 0)
+    if "grid" in raw:  # a grid is replaced whole, never merged axis by axis
+        merged["grid"] = raw["grid"]
+    if "repetitions" in raw and "seeds" not in raw:
+        merged.pop("seeds", None)
     return merged
 
 
@@ -227,7 +232,7 @@ def load_manifest(path: Path) -> Manifest:
         exp = merge(defaults, _resolve_extends(key, raw, exps_raw, w))
         experiments[key] = _parse_experiment(key, exp, w)
         for alias in experiments[key].aliases:
-            if alias in aliases or alias in exps_raw:
+            if alias in aliases or alias in exps_raw:  # noqa: SIM102
                 raise w.child(raw, "aliases").error(f"alias {alias!r} is already used")
             aliases[alias] = key
     manifest = Manifest(path, experiments, dict(profiles), aliases)
@@ -246,6 +251,8 @@ def check_name(value: str, where: Where) -> None:
 def _parse_experiment(key: str, exp: dict, w: Where) -> Experiment:
     folder = exp.get("folder", "experiments")
     check_name(_expect(folder, str, w.child(exp, "folder"), "a folder name"), w.child(exp, "folder"))
+    exp_name = _expect(exp.get("exp", key), str, w.child(exp, "exp"), "an experiment name")
+    check_name(exp_name, w.child(exp, "exp"))
     name = _expect(exp.get("name", key), str, w.child(exp, "name"), "a name template")
     aliases = _expect(exp.get("aliases", []), list, w.child(exp, "aliases"), "a list of names")
     for alias in aliases:
@@ -267,7 +274,7 @@ def _parse_experiment(key: str, exp: dict, w: Where) -> Experiment:
     seeds = _parse_seeds(exp, w)
     run_suffix = _expect(exp.get("run_suffix", True), bool, w.child(exp, "run_suffix"), "true or false")
     backend = _expect(exp.get("backend", LocDict()), dict, w.child(exp, "backend"), "a mapping")
-    return Experiment(key, folder, name, list(aliases), str(exp.get("description", "")), dataset, model,
+    return Experiment(key, folder, exp_name, name, list(aliases), str(exp.get("description", "")), dataset, model,
                       training, grid, seeds, run_suffix, backend, w)
 
 

@@ -57,8 +57,9 @@ class RunPlan:
 
 def substitute(value: Any, values: dict[str, Any], where: Where) -> Any:
     """Replace ``${axis}`` references by grid values (typed when the whole string is one reference)."""
-    if isinstance(value, dict):
-        return {k: substitute(v, values, where.child(value, k)) for k, v in value.items()}
+    if isinstance(value, dict):  # keys may be references too: {"${reg_type}": "${reg}"}
+        return {substitute(k, values, where.child(value, k)): substitute(v, values, where.child(value, k))
+                for k, v in value.items()}
     if isinstance(value, list):
         return [substitute(v, values, where.child(value, i)) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
@@ -71,6 +72,19 @@ def substitute(value: Any, values: dict[str, Any], where: Where) -> Any:
         if whole:
             return values[whole.group(1)]
         return _PART.sub(lambda m: format(values[m.group(1)]), value)
+    return value
+
+
+class _NameValue(str):
+    """A grid value as it appears in run names; lists print as the seed's "[1,2,3]"."""
+
+    def __format__(self, spec):
+        return format(str(self), spec)
+
+
+def name_value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return _NameValue("[" + ",".join(str(name_value(v)) for v in value) + "]")
     return value
 
 
@@ -148,12 +162,12 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
         model.append({"component": resolved["component"], "params": params, "where": str(cw)})
 
     try:
-        name = exp.name.format(run=run, **values)
+        name = exp.name.format(run=run, **{k: name_value(v) for k, v in values.items()})
         check_component(name, "run name")
     except (ManifestError, Exception) as exc:
         raise Where(w.file, w.line, f"{w.key}.name").error(str(exc)) from None
-    exp_dir = f"{exp.key}x{run}" if exp.run_suffix else exp.key
-    rid = RunId(exp.folder, check_component(exp_dir, "experiment"), run, exp.key)
+    exp_dir = f"{exp.exp_name}x{run}" if exp.run_suffix else exp.exp_name
+    rid = RunId(exp.folder, check_component(exp_dir, "experiment"), run, exp.exp_name)
     spec = {
         "experiment": exp.key, "folder": exp.folder, "run": run, "exp": exp_dir, "name": name,
         "hyperparameters": values, "seeds": exp.seeds,

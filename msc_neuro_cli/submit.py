@@ -48,7 +48,9 @@ def resolve_backend(name: str, manifest: Manifest, regs) -> Backend:
     return cls(name, params)
 
 
-def _check_datasets(plans: list[RunPlan], regs) -> None:
+def _check_datasets(plans: list[RunPlan], regs, exp) -> None:
+    """Fail before anything is written if a dataset's files are missing; name the manifest place."""
+    where = f"{exp.where.file}:{exp.dataset.line}: experiments.{exp.key}.dataset"
     seen = set()
     for plan in plans:
         dspec = plan.spec["dataset"]
@@ -57,7 +59,10 @@ def _check_datasets(plans: list[RunPlan], regs) -> None:
             continue
         seen.add(key)
         source = regs.datasets.get(dspec["name"])(dspec["params"], Path(dspec["base_dir"]))
-        source.check()
+        try:
+            source.check()
+        except NeuroError as exc:
+            raise type(exc)(f"{where} ({dspec['name']}): {exc}") from None
 
 
 def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
@@ -121,7 +126,7 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
                              f"{', '.join(str(p.run_id.run) for p in plans)})")
         plans = [p for p in plans if p.run_id.run in set(only)]
     backend = resolve_backend(backend_name, manifest, regs)
-    _check_datasets(plans, regs)
+    _check_datasets(plans, regs, exp)
     store = RunStore(store_path)
     if dry_run:
         print_plan(plans, store, console)

@@ -24,7 +24,12 @@ from .metrics import mean_correlation, summarise
 from .provenance import git_commit, versions
 from .store import RunId, RunStore
 
-CHECKPOINT_SECONDS = 60.0
+def _checkpoint_seconds() -> float:
+    """How often a training group saves a checkpoint (NEURO_CHECKPOINT_SECONDS, default 60)."""
+    try:
+        return float(os.environ.get("NEURO_CHECKPOINT_SECONDS", "60"))
+    except ValueError:
+        return 60.0
 
 
 class _StopFlag:
@@ -116,14 +121,14 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
                                 data.train_mask, data.val_mask)
     trainer.initialise()
     checkpoint = store.checkpoint_path(rid)
-    _maybe_resume(trainer, checkpoint, reps)
+    resumed_curves = _maybe_resume(trainer, checkpoint, reps)
 
     writers = {}
     for j, rep in enumerate(reps):
         base = store.log_dir(rid, spec["name"], rep) / "summaries"
         writers[j] = (tf.summary.create_file_writer(str(base / "train")),
                       tf.summary.create_file_writer(str(base / "test")))
-    curves = {j: [] for j in range(len(reps))}
+    curves = resumed_curves or {j: [] for j in range(len(reps))}
     last_checkpoint = time.time()
     t0 = time.time()
 
@@ -142,7 +147,7 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
                 tf.summary.scalar("loss/correlation/correlation", val_c, step=summary.epoch)
         vals = [c[-1]["val_correlation"] for c in curves.values()]
         store.update_state(rid, epoch=summary.epoch + 1, last_val_correlation=float(np.median(vals)))
-        if flag.raised or time.time() - last_checkpoint > CHECKPOINT_SECONDS:
+        if flag.raised or time.time() - last_checkpoint > _checkpoint_seconds():
             _save_checkpoint(trainer, checkpoint, reps, curves)
             last_checkpoint = time.time()
         return flag.raised
@@ -194,22 +199,25 @@ def _save_checkpoint(trainer, path: Path, reps: list[int], curves) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _maybe_resume(trainer, path: Path, reps: list[int]) -> None:
+def _maybe_resume(trainer, path: Path, reps: list[int]) -> dict | None:
+    """Load a checkpoint of this group of repetitions; return its curves so far (or None)."""
     import json
 
     if not path.exists():
-        return
+        return None
     try:
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(bytes(npz["meta"]).decode())
             if meta["reps"] != reps:
-                return  # a checkpoint of another group: start this group afresh
+                return None  # a checkpoint of another group: start this group afresh
+            print(f"resuming repetitions {reps} from the checkpoint at epoch {meta['epoch']}", flush=True)
             n = meta["count"]
             trainer.load_state({"epoch": meta["epoch"],
                                 "weights": [npz[f"w{i}"] for i in range(n)],
                                 "optimizer": {"m": [npz[f"m{i}"] for i in range(n)],
                                               "v": [npz[f"v{i}"] for i in range(n)],
                                               "step": meta["step"]}})
+            return {int(k): v for k, v in meta["curves"].items()}
     except (OSError, KeyError, ValueError) as exc:
         raise StoreError(f"{path}: unreadable checkpoint ({exc}); delete it to restart the run") from None
 

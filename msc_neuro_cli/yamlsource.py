@@ -7,6 +7,7 @@ Duplicate keys are an error (plain PyYAML silently keeps the last one).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,14 @@ class LocList(list):
 
 class _Loader(yaml.SafeLoader):
     pass
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1.0e6 as strings; read them as numbers, as YAML 1.2 does.
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:

@@ -1,0 +1,100 @@
+"""The `static` source on small datasets written in the Sinz-lab FileTree layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msc_neuro_cli.datasets import validate
+from msc_neuro_cli.errors import DatasetError
+from neuro_datasets.static import StaticDataset
+
+NEURONS = 5
+
+
+def write_static(root: Path, channels: bool = False, test_repeats=(3, 3, 4)) -> dict:
+    """8 training trials, 2 validation trials, test images 100/101/102 repeated ``test_repeats`` times."""
+    rng = np.random.default_rng(0)
+    tiers = ["train"] * 8 + ["validation"] * 2
+    image_ids = list(range(10))
+    for image, count in zip((100, 101, 102), test_repeats):
+        tiers += ["test"] * count
+        image_ids += [image] * count
+    order = rng.permutation(len(tiers))  # trials are interleaved in real recordings
+    tiers, image_ids = np.array(tiers)[order], np.array(image_ids)[order]
+    pictures = {i: rng.integers(0, 256, (8, 10)).astype(np.float32) for i in set(image_ids.tolist())}
+    for folder in ("data/images", "data/responses", "data/behavior", "meta/trials", "meta/neurons"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    responses = []
+    for trial, image in enumerate(image_ids):
+        picture = pictures[int(image)]
+        np.save(root / f"data/images/{trial}.npy", picture[None] if channels else picture)
+        response = rng.poisson(2.0, NEURONS).astype(np.float32)
+        responses.append(response)
+        np.save(root / f"data/responses/{trial}.npy", response)
+        np.save(root / f"data/behavior/{trial}.npy", np.zeros(3))
+    np.save(root / "meta/trials/tiers.npy", tiers)
+    np.save(root / "meta/trials/frame_image_id.npy", image_ids)
+    np.save(root / "meta/neurons/unit_ids.npy", np.array([11, 12, 13, 14, 15]))
+    return {"tiers": tiers, "image_ids": image_ids, "pictures": pictures, "responses": np.array(responses)}
+
+
+def load(root: Path, **params):
+    return StaticDataset({"path": str(root), "train_tiers": ["train"], "validation_tier": "test",
+                          "crop": [0, 0, 0, 0], "downsample": 1, "neurons": [], **params}, root).load()
+
+
+def test_splits_and_repeat_grouping(tmp_path):
+    truth = write_static(tmp_path)
+    data = load(tmp_path)
+    train_trials = np.flatnonzero(truth["tiers"] == "train")
+    assert data.train_x.shape == (8, 80) and data.input_dims == (8, 10, 1)
+    np.testing.assert_array_equal(data.train_y, truth["responses"][train_trials])
+    np.testing.assert_array_equal(data.train_x[0], truth["pictures"][int(truth["image_ids"][train_trials[0]])].ravel())
+    # Test images in order of first appearance, 3 repeats each (image 102's 4th repeat dropped).
+    assert data.raw_validation.shape == (3, 3, NEURONS) and data.meta["dropped_repeats"] == 1
+    for j, image in enumerate(data.meta["validation_image_ids"]):
+        trials = np.flatnonzero(truth["image_ids"] == image)[:3]
+        np.testing.assert_array_equal(data.raw_validation[:, j], truth["responses"][trials])
+        np.testing.assert_array_equal(data.val_x[j], truth["pictures"][image].ravel())
+    np.testing.assert_allclose(data.val_y, data.raw_validation.mean(axis=0))
+    validate(data, "static")
+
+
+def test_train_tiers_neurons_crop_downsample(tmp_path):
+    truth = write_static(tmp_path, channels=True)
+    data = load(tmp_path, train_tiers=["train", "validation"], neurons=[14, 12], crop=[0, 0, 1, 1], downsample=2)
+    assert data.train_x.shape == (10, 4 * 4) and data.input_dims == (4, 4, 1)
+    rows = np.flatnonzero(np.isin(truth["tiers"], ["train", "validation"]))
+    np.testing.assert_array_equal(data.train_y, truth["responses"][rows][:, [3, 1]])
+    first = truth["pictures"][int(truth["image_ids"][rows[0]])][:, 1:9]
+    expected = first.reshape(4, 2, 4, 2).mean(axis=(1, 3)).ravel()
+    np.testing.assert_allclose(data.train_x[0], expected)
+    assert data.meta["unit_ids"] == [14, 12]
+
+
+def test_errors_name_the_file(tmp_path):
+    write_static(tmp_path)
+    with pytest.raises(DatasetError, match="unit ids \\[99\\] not in the dataset"):
+        load(tmp_path, neurons=[99])
+    np.save(tmp_path / "data/responses/3.npy", np.zeros(NEURONS + 1))
+    with pytest.raises(DatasetError, match=r"responses/3.npy: shape \(6,\) differs"):
+        load(tmp_path)
+    np.save(tmp_path / "data/responses/3.npy", np.array([1, np.nan, 0, 0, 0]))
+    with pytest.raises(DatasetError, match=r"responses/3.npy: contains NaN"):
+        load(tmp_path)
+    (tmp_path / "data/responses/3.npy").unlink()
+    with pytest.raises(DatasetError, match=r"responses/3.npy: missing file"):
+        load(tmp_path)
+    (tmp_path / "meta/trials/tiers.npy").unlink()
+    with pytest.raises(DatasetError, match=r"tiers.npy: missing file"):
+        load(tmp_path)
+
+
+def test_object_arrays_are_refused(tmp_path):
+    write_static(tmp_path)
+    np.save(tmp_path / "meta/trials/tiers.npy", np.array(["train"] * 19, dtype=object), allow_pickle=True)
+    with pytest.raises(DatasetError, match="tiers.npy: not a readable .npy array without pickles"):
+        load(tmp_path)
