@@ -36,12 +36,29 @@ def tiny_regions(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def bl3_model(tmp_path_factory):
+    """A saved single-repetition HSM for the generated-data experiments (bl3's ``__14``)."""
+    from msc_neuro_cli.engine.model import ComponentSpec, assemble, export_replica
+    path = tmp_path_factory.mktemp("bl3") / "baseline3__14.keras"
+    specs = [ComponentSpec("diff_of_gaussians", {"units": 2}, "t"),
+             ComponentSpec("normal", {"units": "N", "activation": "softplus"}, "t")]
+    layers = assemble(specs, (31, 31, 1), 5, 1, registries().components)
+    layers[0].initialise([np.random.default_rng(0)])
+    layers[1].initialise([np.random.default_rng(1)])
+    export_replica(layers, 0).save(path)
+    return path
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_dry_run(experiment, tmp_path, capsys, monkeypatch, tiny_regions):
+def test_dry_run(experiment, tmp_path, capsys, monkeypatch, tiny_regions, bl3_model):
     # point the thesis's ./Data at tiny stand-in files so the dataset check passes
     manifest = tmp_path / "experiments.yaml"
     manifest.write_text(MANIFEST.read_text().replace("path: Data", f"path: {tiny_regions}"))
     (tmp_path / "data").symlink_to(REPO / "data")
+    models = tmp_path / "training_data/models/baseline/bl3"
+    models.mkdir(parents=True)
+    (models / "baseline3__14.keras").symlink_to(bl3_model)
     monkeypatch.setenv("COLUMNS", "400")
     with pytest.raises(SystemExit) as exit_info:
         main(["run", experiment, "--dry-run", "--manifest", str(manifest), "--store", str(tmp_path / "td")])

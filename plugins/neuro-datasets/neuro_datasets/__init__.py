@@ -4,6 +4,7 @@ static FileTree, HDF5 container) and the ``neuro data`` commands (synth, fetch, 
 from msc_neuro_cli import hookimpl
 
 from .antolik import AntolikDataset, SyntheticDataset
+from .generated import GeneratedDataset
 from .hdf5 import Hdf5Dataset
 from .merge import merge_regions, region_raw
 from .static import StaticDataset
@@ -11,7 +12,7 @@ from .static import StaticDataset
 __all__ = ["AntolikDataset", "SyntheticDataset", "StaticDataset", "Hdf5Dataset", "merge_regions", "region_raw"]
 
 DATASETS = {"antolik2016": AntolikDataset, "synthetic": SyntheticDataset, "static": StaticDataset,
-            "hdf5": Hdf5Dataset}
+            "hdf5": Hdf5Dataset, "generated": GeneratedDataset}
 
 
 @hookimpl

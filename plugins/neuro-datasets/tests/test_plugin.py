@@ -12,7 +12,7 @@ from msc_neuro_cli.registry import CommandRegistry, DatasetRegistry
 def test_register_datasets():
     registry = DatasetRegistry()
     neuro_datasets.register_datasets(registry)
-    assert registry.names() == ["antolik2016", "hdf5", "static", "synthetic"]
+    assert registry.names() == ["antolik2016", "generated", "hdf5", "static", "synthetic"]
     for entry in registry.entries():
         assert issubclass(entry.obj, DatasetSource) and entry.obj.description
         for name, param in entry.obj.PARAMS.items():
