@@ -1,4 +1,9 @@
-"""Activations, losses, regularisers and initialisers of the seed's NDN3 models."""
+"""Activations, losses, regularisers and initialisers of the seed's NDN3 models.
+
+Also shared by the other component plugins: ``dropout`` (NDN3 dropout for replicated layers),
+``layer_ops`` (replicated convolution, parameter checks) and ``testing`` (a contract kit for
+component tests). See docs/components.md.
+"""
 
 from msc_neuro_cli import hookimpl
 

@@ -1,4 +1,8 @@
-"""NDN3's ``normal`` layer, replicated: y = f(x W + b), W (in, units), no weight normalisation."""
+"""NDN3's ``normal`` layer, replicated: y = f(x W + b), W (in, units), no weight normalisation.
+
+``dropout`` (rate = 1 - NDN3's keep_prob) drops outputs while training, as NDN3's reg_list
+``dropout`` did (see neuro_basics.dropout).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,18 @@ import tensorflow as tf
 
 from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.params import Param
-
-
-def _initializer(name):
-    from msc_neuro_cli.plugins import registries
-    return registries().components.initializers.get(name)
+from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
+from neuro_basics.layer_ops import regularizers_param
 
 
 @keras.saving.register_keras_serializable(package="neuro")
-class Dense(ReplicatedLayer):
+class Dense(DropoutMixin, ReplicatedLayer):
     PARAMS = {
         "units": Param((int, str), help="output units: an integer, 'N' (neurons) or '0.2N'"),
         "init": Param(str, "normal", "weight initialiser (normal, trunc_normal, zeros)"),
         "bias_init": Param(str, "zeros", "bias initialiser (zeros, trunc_normal, normal)"),
+        "regularizers": regularizers_param(where="all apply to W, laid out (y, x, channels, units) of the input"),
+        **DROPOUT_PARAMS,
     }
 
     def weight_shapes(self):
@@ -31,8 +34,8 @@ class Dense(ReplicatedLayer):
     def initial_value(self, name, rng):
         shape = self.weight_shapes()[name]
         if name == "kernel":
-            return _initializer(self.params["init"])(rng, shape, "weights")
-        return _initializer(self.params["bias_init"])(rng, shape, "bias")
+            return self.initializer(self.params["init"])(rng, shape, "weights")
+        return self.initializer(self.params["bias_init"])(rng, shape, "bias")
 
     def forward(self, x, training):
         return tf.matmul(x, self.weight("kernel")) + self.weight("bias")[:, None, :]

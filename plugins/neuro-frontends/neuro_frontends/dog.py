@@ -64,6 +64,22 @@ def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentri
     return tf.reshape(dog, (tf.shape(params)[0], height * width, -1))
 
 
+def random_dog_parameters(rng, units: int, height: int, width: int, sigma_bounds, alpha_max: float):
+    """NDN3's ``random`` initialisation (8, units): uniform within the bounds.
+
+    NDN3 draws alpha, sigma, ux, uy for all units of the first Gaussian, then the second; uy gets
+    an extra +2 beyond its bounds (kept: clipping brings it back while training).
+    """
+    lo, hi = sigma_bounds
+    ranges = [(ALPHA_MIN, alpha_max), (lo, hi), (2, width - 2), (2, height - 2)]
+    rows = []
+    for _ in range(2):
+        for i, (low, high) in enumerate(ranges):
+            row = low + (high - low) * rng.random(units)
+            rows.append(row + 2 if i == 3 else row)
+    return np.stack(rows)
+
+
 @keras.saving.register_keras_serializable(package="neuro")
 class DifferenceOfGaussians(ReplicatedLayer):
     PARAMS = {
@@ -92,21 +108,12 @@ class DifferenceOfGaussians(ReplicatedLayer):
     def initial_value(self, name, rng):
         units = self.params["units"]
         if name == "bias":
-            from msc_neuro_cli.plugins import registries
-            return registries().components.initializers.get(self.params["bias_init"])(rng, (units,), "bias")
+            return self.initializer(self.params["bias_init"])(rng, (units,), "bias")
         if self.params["init"] == "zeros":
             return np.zeros((8, units))
         height, width = self._hw()
-        lo, hi = self.params["sigma_bounds"]
-        ranges = [(ALPHA_MIN, self.params["alpha_max"]), (lo, hi), (2, width - 2), (2, height - 2)]
-        # NDN3 draws alpha, sigma, ux, uy for all units of the first Gaussian, then the second;
-        # uy gets an extra +2 beyond its bounds (kept: clipping brings it back while training).
-        rows = []
-        for _ in range(2):
-            for i, (low, high) in enumerate(ranges):
-                row = low + (high - low) * rng.random(units)
-                rows.append(row + 2 if i == 3 else row)
-        return np.stack(rows)
+        return random_dog_parameters(rng, units, height, width, self.params["sigma_bounds"],
+                                     self.params["alpha_max"])
 
     def filters(self):
         height, width = self._hw()

@@ -1,0 +1,72 @@
+"""A Klindt et al. (2017) core layer: convolution, then batch normalisation, then f (softplus there).
+
+    z = conv2d(image, W, stride s, SAME)                       (no bias: BN's beta replaces it)
+    training:   mu_k, var_k = mean, biased variance of z[..., k] over the minibatch and positions
+    evaluation: mu_k, var_k = moving averages
+    y = f(gamma_k (z - mu_k) / sqrt(var_k + eps) + beta_k)
+
+Every replica keeps its own statistics (moving mean and variance shaped (R, K), not trained).
+While training they follow m <- momentum m + (1 - momentum) batch value (Keras' rule and its
+biased variance). The geometry, initialisers, regularisers (d2x on the first layer, group_sparsity
+after, as Klindt) and dropout are those of the ``conv`` component.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from msc_neuro_cli.params import Param
+from neuro_basics.layer_ops import flatten_image
+from neuro_frontends.conv import Conv
+
+MOVING = {"moving_mean": 0.0, "moving_variance": 1.0}
+
+
+@keras.saving.register_keras_serializable(package="neuro")
+class ConvBatchNorm(Conv):
+    PARAMS = {
+        **{k: v for k, v in Conv.PARAMS.items() if k != "bias_init"},
+        "momentum": Param(float, 0.99, "moving-average momentum of the statistics", minimum=0.0, maximum=1.0),
+        "epsilon": Param(float, 1e-3, "added to the variance", minimum=0.0),
+    }
+
+    def weight_shapes(self):
+        k = self.params["filters"]
+        return {"kernel": self.kernel_shape(), "gamma": (k,), "beta": (k,)}
+
+    def initial_value(self, name, rng):
+        k = self.params["filters"]
+        if name == "gamma":
+            return np.ones(k)
+        if name == "beta":
+            return np.zeros(k)
+        return self.initializer(self.params["init"])(rng, self.kernel_shape(), "weights")
+
+    def build(self, input_shape=None):
+        for name, value in MOVING.items():
+            self._vars[name] = self.add_weight(
+                name=name, shape=(self.replicas, self.params["filters"]),
+                initializer=keras.initializers.Constant(value), trainable=False)
+        super().build(input_shape)
+
+    def initialise(self, rngs):
+        super().initialise(rngs)
+        for name, value in MOVING.items():
+            self._vars[name].assign(np.full((self.replicas, self.params["filters"]), value, np.float32))
+
+    def forward(self, x, training):
+        z = self.convolve(x)                                   # (R, B, y', x', K)
+        if training:
+            mean = tf.reduce_mean(z, axis=[1, 2, 3])           # (R, K)
+            variance = tf.reduce_mean(tf.square(z - mean[:, None, None, None, :]), axis=[1, 2, 3])
+            m = self.params["momentum"]
+            moving_mean, moving_variance = self._vars["moving_mean"], self._vars["moving_variance"]
+            moving_mean.assign(m * moving_mean.value + (1.0 - m) * mean)
+            moving_variance.assign(m * moving_variance.value + (1.0 - m) * variance)
+        else:
+            mean, variance = self._vars["moving_mean"].value, self._vars["moving_variance"].value
+        scale = self.weight("gamma") * tf.math.rsqrt(variance + self.params["epsilon"])  # (R, K)
+        shift = self.weight("beta") - mean * scale
+        return flatten_image(z * scale[:, None, None, None, :] + shift[:, None, None, None, :])

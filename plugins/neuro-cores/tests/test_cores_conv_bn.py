@@ -1,0 +1,78 @@
+"""conv_bn: convolution + per-replica batch normalisation, against numpy."""
+
+import numpy as np
+import pytest
+
+from neuro_basics.testing import build, numpy_conv, run
+
+DIMS = (6, 6, 2)
+K = 3
+X = np.random.default_rng(0).normal(size=(5, 72)).astype(np.float32)
+
+
+def layer(**params):
+    model = [{"component": "conv_bn", "filters": K, "width": 3, "activation": "softplus", **params}]
+    return build(model, DIMS, 6 * 6 * K, seeds=[0, 1])
+
+
+def softplus(v):
+    return np.log1p(np.exp(v))
+
+
+def convolved(kernel):
+    return np.stack([numpy_conv(x.reshape(DIMS), kernel) for x in X])  # (B, 6, 6, K)
+
+
+def test_training_uses_batch_statistics_and_updates_moving_averages():
+    layers = layer(momentum=0.9, epsilon=1e-3)
+    bn = layers[0]
+    rng = np.random.default_rng(1)
+    gamma, beta = rng.uniform(0.5, 2, size=(2, K)), rng.normal(size=(2, K))
+    bn.weight("gamma").assign(gamma.astype(np.float32))
+    bn.weight("beta").assign(beta.astype(np.float32))
+    got = run(layers, X, training=True)
+    for r in range(2):
+        z = convolved(bn.weight("kernel").numpy()[r])
+        mean, var = z.mean(axis=(0, 1, 2)), z.var(axis=(0, 1, 2))
+        expected = softplus(gamma[r] * (z - mean) / np.sqrt(var + 1e-3) + beta[r])
+        np.testing.assert_allclose(got[r], expected.reshape(5, -1), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(bn._vars["moving_mean"].numpy()[r], 0.1 * mean, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bn._vars["moving_variance"].numpy()[r], 0.9 + 0.1 * var, rtol=1e-4)
+
+
+def test_evaluation_uses_the_moving_averages_and_changes_nothing():
+    layers = layer()
+    bn = layers[0]
+    mm = np.array([[0.1, -0.2, 0.3], [0.0, 0.5, -0.5]], np.float32)
+    mv = np.array([[1.5, 0.5, 2.0], [1.0, 3.0, 0.25]], np.float32)
+    bn._vars["moving_mean"].assign(mm)
+    bn._vars["moving_variance"].assign(mv)
+    got = run(layers, X, training=False)
+    for r in range(2):
+        z = convolved(bn.weight("kernel").numpy()[r])
+        np.testing.assert_allclose(got[r], softplus((z - mm[r]) / np.sqrt(mv[r] + 1e-3)).reshape(5, -1),
+                                   rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(bn._vars["moving_mean"].numpy(), mm)
+
+
+def test_initialise_resets_statistics_and_has_no_bias():
+    layers = layer()
+    bn = layers[0]
+    assert set(bn.weight_shapes()) == {"kernel", "gamma", "beta"}
+    run(layers, X, training=True)
+    bn.initialise([np.random.default_rng(0), np.random.default_rng(1)])
+    np.testing.assert_array_equal(bn._vars["moving_mean"].numpy(), 0.0)
+    np.testing.assert_array_equal(bn._vars["moving_variance"].numpy(), 1.0)
+    np.testing.assert_array_equal(bn.weight("gamma").numpy(), 1.0)
+
+
+@pytest.mark.parametrize("reg", ["group_sparsity", "d2x", "l1"])
+def test_regularizers_see_the_kernel(reg):
+    layers = layer(regularizers={reg: 0.5})
+    kernel = layers[0].weight("kernel").numpy()  # (R, 3, 3, 2, K)
+    from msc_neuro_cli.plugins import registries
+    expected = registries().components.regularizers.get(reg)(kernel, 0.5).numpy()
+    np.testing.assert_allclose(layers[0].penalty().numpy(), expected, rtol=1e-6)
+    if reg == "group_sparsity":
+        np.testing.assert_allclose(expected, 0.5 * np.sqrt((kernel ** 2).sum(axis=(1, 2))).sum(axis=(1, 2)),
+                                   rtol=1e-5)

@@ -1,0 +1,75 @@
+"""NDN3's ``conv`` layer, replicated: K filters of c x c x channels, stride s, SAME padding.
+
+Input: the flat (y, x, channels) image. Output: f(conv2d(image, W, stride s) + b), flattened in
+(y', x', K) order with y' = ceil(y / s), x' = ceil(x / s) (NDN3's num_shifts). The kernel is
+W[dy, dx, c, k] (NDN3 reshapes its (c*c*channels, K) weights to that layout, so the same draw
+fills both). TensorFlow's SAME padding puts the extra zero of an even padding after the image.
+Regularisers see W as (c, c, channels, K): d2x smooths each filter in space, max_filt / max_space
+act across channels / positions, group_sparsity sums the spatial L2 norms of each (channel,
+filter) kernel. ``padding: valid`` is an addition (output ceil((y - c + 1) / s)).
+"""
+
+from __future__ import annotations
+
+import keras
+
+from msc_neuro_cli.engine.component import ReplicatedLayer
+from msc_neuro_cli.errors import ManifestError
+from msc_neuro_cli.params import Param
+from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
+from neuro_basics.layer_ops import (as_image, conv_output_size, flatten_image, regularizers_param,
+                                    replicated_conv2d)
+
+CONV_GEOMETRY = {
+    "filters": Param(int, help="number of filters K", minimum=1),
+    "width": Param(int, help="filter width c (filters are c x c)", minimum=1),
+    "stride": Param(int, 1, "stride s in both directions (NDN3 shift_spacing)", minimum=1),
+    "padding": Param(str, "same", "'same' (NDN3) or 'valid'", choices=("same", "valid")),
+}
+
+
+@keras.saving.register_keras_serializable(package="neuro")
+class Conv(DropoutMixin, ReplicatedLayer):
+    PARAMS = {
+        **CONV_GEOMETRY,
+        "init": Param(str, "normal", "weight initialiser (normal, trunc_normal, zeros)"),
+        "bias_init": Param(str, "zeros", "bias initialiser (zeros, trunc_normal, normal)"),
+        "regularizers": regularizers_param(where="all apply to the kernel (c, c, channels, filters)"),
+        **DROPOUT_PARAMS,
+    }
+
+    def __init__(self, params, input_dims, replicas=1, **kwargs):
+        super().__init__(params, input_dims, replicas, **kwargs)
+        y, x, _ = self.input_dims
+        if min(self.output_dims()[:2]) < 1:
+            raise ManifestError(f"{self.name}: a {self.params['width']}x{self.params['width']} 'valid' "
+                                f"convolution does not fit the {y}x{x} input")
+
+    def kernel_shape(self) -> tuple[int, int, int, int]:
+        c = self.params["width"]
+        return (c, c, self.input_dims[2], self.params["filters"])
+
+    def weight_shapes(self):
+        return {"kernel": self.kernel_shape(), "bias": (self.params["filters"],)}
+
+    def output_dims(self):
+        y, x, _ = self.input_dims
+        c, s, pad = self.params["width"], self.params["stride"], self.params["padding"]
+        return (conv_output_size(y, c, s, pad), conv_output_size(x, c, s, pad), self.params["filters"])
+
+    def initial_value(self, name, rng):
+        shape = self.weight_shapes()[name]
+        if name == "kernel":
+            return self.initializer(self.params["init"])(rng, shape, "weights")
+        return self.initializer(self.params["bias_init"])(rng, shape, "bias")
+
+    def convolve(self, x):
+        """(R, B, in_features) -> (R, B, y', x', K), without bias."""
+        return replicated_conv2d(as_image(x, self.input_dims), self.weight("kernel"),
+                                 self.params["stride"], self.params["padding"])
+
+    def forward(self, x, training):
+        return flatten_image(self.convolve(x) + self.weight("bias")[:, None, None, None, :])
+
+    def regularized_weights(self, regularizer):
+        return [self.weight("kernel")]
