@@ -102,9 +102,8 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
 
 def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps: list[int],
                  flag: _StopFlag) -> bool:
-    import tensorflow as tf
-
     from .engine.model import ComponentSpec, assemble, export_replica
+    from .events import CORRELATION_TAG, ScalarWriter
     from .engine.trainer import ReplicatedTrainer, TrainingConfig
     from .plugins import registries
 
@@ -126,8 +125,7 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
     writers = {}
     for j, rep in enumerate(reps):
         base = store.log_dir(rid, spec["name"], rep) / "summaries"
-        writers[j] = (tf.summary.create_file_writer(str(base / "train")),
-                      tf.summary.create_file_writer(str(base / "test")))
+        writers[j] = (ScalarWriter(base / "train"), ScalarWriter(base / "test"))
     curves = resumed_curves or {j: [] for j in range(len(reps))}
     last_checkpoint = time.time()
     t0 = time.time()
@@ -140,11 +138,11 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
             curves[j].append({"epoch": summary.epoch, "loss": float(summary.loss[j]),
                               "train_correlation": train_c, "val_correlation": val_c})
             train_w, test_w = writers[j]
-            with train_w.as_default():
-                tf.summary.scalar("loss/correlation/correlation", train_c, step=summary.epoch)
-                tf.summary.scalar("loss/cost", float(summary.loss[j]), step=summary.epoch)
-            with test_w.as_default():
-                tf.summary.scalar("loss/correlation/correlation", val_c, step=summary.epoch)
+            train_w.scalar(CORRELATION_TAG, train_c, summary.epoch)
+            train_w.scalar("loss/cost", float(summary.loss[j]), summary.epoch)
+            test_w.scalar(CORRELATION_TAG, val_c, summary.epoch)
+            train_w.flush()
+            test_w.flush()
         vals = [c[-1]["val_correlation"] for c in curves.values()]
         store.update_state(rid, epoch=summary.epoch + 1, last_val_correlation=float(np.median(vals)))
         if flag.raised or time.time() - last_checkpoint > _checkpoint_seconds():
@@ -154,8 +152,8 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
 
     trainer.train(on_summary=on_summary)
     for train_w, test_w in writers.values():
-        train_w.flush()
-        test_w.flush()
+        train_w.close()
+        test_w.close()
     if trainer.epoch < config.epochs:
         return False
     seconds = time.time() - t0
@@ -168,7 +166,7 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
         os.replace(tmp, path)
         store.write_rep(rid, rep, {
             "rep": rep, "seed": seeds[j], "epochs": trainer.epoch, "seconds": seconds,
-            "replicas_trained_together": len(reps),
+            "replicas_trained_together": len(reps), "dataset_sha256": data.checksum(),
             "val_correlation": mean_correlation(final.val_correlation[j]),
             "train_correlation": mean_correlation(final.train_correlation[j]),
             "val_correlation_per_neuron": final.val_correlation[j],
@@ -234,6 +232,7 @@ def _finish(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
         "spec_hash": spec["spec_hash"], "spec": spec,
         "versions": versions(), "manifest_commit": git_commit(spec.get("manifest") and Path(spec["manifest"])),
         "finished": time.time(), "worker_seconds": time.time() - started,
+        "dataset_sha256": ordered[0].get("dataset_sha256"),
         "val_correlation": summarise(r["val_correlation"] for r in ordered),
         "train_correlation": summarise(r["train_correlation"] for r in ordered),
         "repetitions": ordered,
