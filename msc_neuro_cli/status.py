@@ -16,10 +16,9 @@ COLOURS = {"finished": "green", "failed": "red", "lost": "red", "running": "cyan
            "interrupted": "yellow", "cancelled": "yellow"}
 
 
-def collect_status(store_path: Path, experiments, regs) -> list[dict]:
-    store = RunStore(store_path)
-    runs = selected_runs(store, experiments)
-    states = {str(rid): store.read_state(rid) for rid, _ in runs}
+def current_states(store: RunStore, rids, regs) -> dict[str, dict]:
+    """Each run's state merged with one batched query per engine (lost jobs detected)."""
+    states = {str(rid): store.read_state(rid) for rid in rids}
     by_backend = defaultdict(list)
     for state in states.values():
         if state.get("job_id") and state.get("state") in ("queued", "running"):
@@ -33,9 +32,16 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
             polled[name] = regs.backends.get(backend_name)(name, {}).poll(jobs)
         except NeuroError:
             polled[name] = None  # engine unreachable: report the store's view only
+    return {rid: effective_state(state, polled.get(state.get("backend"))) for rid, state in states.items()}
+
+
+def collect_status(store_path: Path, experiments, regs) -> list[dict]:
+    store = RunStore(store_path)
+    runs = selected_runs(store, experiments)
+    states = current_states(store, [rid for rid, _ in runs], regs)
     rows = []
     for rid, spec in runs:
-        state = effective_state(states[str(rid)], polled.get(states[str(rid)].get("backend")))
+        state = states[str(rid)]
         rows.append({"run_id": str(rid), "experiment": spec["experiment"], "name": spec["name"],
                      "state": state.get("state", "planned"), "epoch": state.get("epoch", 0),
                      "epochs": spec["training"]["epochs"], "reps_done": len(store.finished_reps(rid)),

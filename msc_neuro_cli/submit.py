@@ -88,7 +88,10 @@ def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> No
     console.print(table)
 
 
-def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool) -> list[RunPlan]:
+def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool, regs) -> list[RunPlan]:
+    from .status import current_states
+
+    states = current_states(store, [p.run_id for p in plans], regs)
     chosen = []
     for plan in plans:
         existing = None
@@ -96,7 +99,7 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
             existing = store.read_spec(plan.run_id)
         except NeuroError:
             pass
-        state = store.read_state(plan.run_id).get("state", "planned")
+        state = states[str(plan.run_id)].get("state", "planned")
         if existing and existing.get("spec_hash") != plan.spec_hash and not force and store.finished_reps(plan.run_id):
             raise NeuroError(f"run {plan.run_id} was trained with a different configuration "
                              "(the manifest changed); use --force to retrain it")
@@ -131,7 +134,7 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
     if dry_run:
         print_plan(plans, store, console)
         return 0
-    chosen = _select(plans, store, force, retry_failed)
+    chosen = _select(plans, store, force, retry_failed, regs)
     if not chosen:
         console.print(f"nothing to do: every run of {exp.key} is finished or in progress "
                       "(--force retrains, --retry-failed resubmits failed runs)")

@@ -133,3 +133,29 @@ def test_killed_worker_resumes_from_checkpoint(tmp_path, tiny_manifest):
     assert curve_epochs == sorted(set(curve_epochs)) and curve_epochs[-1] == 3999
     assert (store / "experiments.txt").read_text().splitlines() == ["testfolder/tinyx0/hsm_h0.5"]
     assert not np.isnan(record["val_correlation"]["median"])
+
+
+def test_ctrl_c_interrupts_cleanly(tmp_path, tiny_manifest):
+    tiny_manifest.write_text(tiny_manifest.read_text().replace("epochs: 6", "epochs: 4000")
+                             .replace("summary_every: 3", "summary_every: 20"))
+    store = tmp_path / "training_data"
+    run = subprocess.Popen([sys.executable, "-m", "msc_neuro_cli", "run", "tiny", "--run", "1",
+                            "--manifest", str(tiny_manifest), "--store", str(store)], cwd=tmp_path,
+                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    state_file = store / "runs/testfolder/tinyx1/state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text()).get("epoch", 0) >= 40:
+            break
+        time.sleep(0.3)
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends to the foreground group
+    out, _ = run.communicate(timeout=180)
+    assert run.returncode == 130, out
+    assert "interrupted" in out
+    state = json.loads(state_file.read_text())
+    assert state["state"] == "interrupted"
+    assert (store / "runs/testfolder/tinyx1/checkpoint.npz").exists()
+    assert not (store / "experiments.txt").exists()
+    status = json.loads(neuro("status", "--json", "--store", str(store), cwd=tmp_path, check=True).stdout)
+    assert status[0]["state"] == "interrupted"
