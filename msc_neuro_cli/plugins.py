@@ -17,7 +17,6 @@ import pluggy
 
 from . import PLUGIN_ENTRY_POINT_GROUP, hookspecs
 from .errors import RegistryError
-from .tfquiet import import_tensorflow
 from .registry import BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry
 
 
@@ -86,7 +85,6 @@ def _names(registry) -> set[str]:
 
 def build_registries(extra_plugins: tuple = ()) -> Registries:
     """Load every plugin and fill fresh registries. ``extra_plugins`` are objects (tests)."""
-    import_tensorflow()  # plugins import it; do it once, quietly
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     infos = _load_entry_points(pm)

@@ -6,6 +6,8 @@ every plugin provides and a name registered twice is an error naming both plugin
 
 from __future__ import annotations
 
+import importlib
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -13,30 +15,67 @@ from .errors import RegistryError
 
 T = TypeVar("T")
 
+_REFERENCE = re.compile(r"^([A-Za-z_][\w.]*):([A-Za-z_]\w*)(?:\[([\w.-]+)\])?$")
 
-@dataclass(frozen=True)
+
+class Lazy:
+    """A registered object given by reference, ``"module:attr"`` or ``"module:MAPPING[key]"``.
+
+    Plugins register heavy objects (TensorFlow layers) this way so that commands which never
+    build a model (status, export, plugins) start without importing TensorFlow.
+    """
+
+    def __init__(self, reference: str):
+        match = _REFERENCE.match(reference)
+        if not match:
+            raise RegistryError(f"bad plugin reference {reference!r} (expected 'module:attr' or 'module:MAP[key]')")
+        self.module, self.attr, self.key = match.groups()
+        self.reference = reference
+
+    def load(self) -> Any:
+        obj = getattr(importlib.import_module(self.module), self.attr)
+        return obj[self.key] if self.key is not None else obj
+
+
+@dataclass
 class Entry(Generic[T]):
     name: str
-    obj: T
+    target: Any  # the object, or a Lazy reference until first use
     plugin: str
+    before_load: Callable[[], None] | None = None
+
+    @property
+    def obj(self) -> T:
+        if isinstance(self.target, Lazy):
+            if self.before_load is not None:
+                self.before_load()
+            try:
+                self.target = self.target.load()
+            except Exception as exc:  # a broken plugin: name it, do not crash with a traceback
+                raise RegistryError(f"{self.name!r} of plugin {self.plugin!r} ({self.target.reference}) "
+                                    f"failed to load: {type(exc).__name__}: {exc}") from None
+        return self.target
 
 
 class Registry(Generic[T]):
     """Names -> objects of one kind (``kind`` is used in messages, e.g. "component")."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, before_load: Callable[[], None] | None = None):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self.current_plugin = "<unknown>"  # set by the plugin manager around each hook call
+        self._before_load = before_load
 
-    def add(self, name: str, obj: T) -> T:
+    def add(self, name: str, obj: T | str) -> T | str:
+        """Register ``obj`` (or a ``"module:attr"`` reference loaded on first use) as ``name``."""
         if not isinstance(name, str) or not name:
             raise RegistryError(f"plugin {self.current_plugin!r} registered a {self.kind} with an empty name")
         if name in self._entries:
             first = self._entries[name].plugin
             raise RegistryError(
                 f"{self.kind} {name!r} is registered by two plugins: {first!r} and {self.current_plugin!r}")
-        self._entries[name] = Entry(name, obj, self.current_plugin)
+        target = Lazy(obj) if isinstance(obj, str) and self.kind != "command" else obj
+        self._entries[name] = Entry(name, target, self.current_plugin, self._before_load)
         return obj
 
     def get(self, name: str) -> T:
@@ -68,11 +107,13 @@ class ComponentRegistry:
     """
 
     def __init__(self):
-        self.layers: Registry[type] = Registry("component")
-        self.activations: Registry[Callable] = Registry("activation")
-        self.regularizers: Registry[Callable] = Registry("regularizer")
-        self.losses: Registry[Callable] = Registry("loss")
-        self.initializers: Registry[Callable] = Registry("initializer")
+        from .tfquiet import import_tensorflow  # components need TensorFlow: import it quietly first
+
+        self.layers: Registry[type] = Registry("component", import_tensorflow)
+        self.activations: Registry[Callable] = Registry("activation", import_tensorflow)
+        self.regularizers: Registry[Callable] = Registry("regularizer", import_tensorflow)
+        self.losses: Registry[Callable] = Registry("loss", import_tensorflow)
+        self.initializers: Registry[Callable] = Registry("initializer", import_tensorflow)
 
     def all(self) -> dict[str, Registry]:
         return {"component": self.layers, "activation": self.activations,

@@ -7,16 +7,22 @@ component tests). See docs/components.md.
 
 from msc_neuro_cli import hookimpl
 
-from . import activations, initializers, losses, regularizers
+# Registered by reference so that loading the plugin does not import TensorFlow; a test checks
+# these names against the modules' mappings.
+ACTIVATIONS = ("lin", "relu", "softplus", "exp", "sigmoid")
+LOSSES = ("poisson", "gaussian")
+REGULARIZERS = ("l1", "l2", "d2x", "max", "max_filt", "max_space", "norm2", "norm2_filt",
+                "norm2_space", "group_sparsity")
+INITIALIZERS = ("normal", "trunc_normal", "zeros")
 
 
 @hookimpl
 def register_components(registry):
-    for name, fn in activations.ACTIVATIONS.items():
-        registry.activation(name, fn)
-    for name, fn in losses.LOSSES.items():
-        registry.loss(name, fn)
-    for name, fn in regularizers.REGULARIZERS.items():
-        registry.regularizer(name, fn)
-    for name, fn in initializers.INITIALIZERS.items():
-        registry.initializer(name, fn)
+    for name in ACTIVATIONS:
+        registry.activation(name, f"neuro_basics.activations:ACTIVATIONS[{name}]")
+    for name in LOSSES:
+        registry.loss(name, f"neuro_basics.losses:LOSSES[{name}]")
+    for name in REGULARIZERS:
+        registry.regularizer(name, f"neuro_basics.regularizers:REGULARIZERS[{name}]")
+    for name in INITIALIZERS:
+        registry.initializer(name, f"neuro_basics.initializers:INITIALIZERS[{name}]")

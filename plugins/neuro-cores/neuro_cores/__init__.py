@@ -2,9 +2,8 @@
 
 from msc_neuro_cli import hookimpl
 
-from .conv_bn import ConvBatchNorm
-
 
 @hookimpl
 def register_components(registry):
-    registry.layer("conv_bn", ConvBatchNorm)
+    # by reference: TensorFlow is imported only when a model is built
+    registry.layer("conv_bn", "neuro_cores.conv_bn:ConvBatchNorm")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from msc_neuro_cli.datasets import PREPROCESS_PARAMS, Dataset, DatasetSource
-from msc_neuro_cli.errors import DatasetError, NeuroError
+from msc_neuro_cli.errors import DatasetError, StoreError
 from msc_neuro_cli.metrics import mean_correlation, per_neuron_correlation
 from msc_neuro_cli.params import Param, resolve_params
 
@@ -167,18 +167,12 @@ class GeneratedDataset(DatasetSource):
 
 
 def _load_model(path: Path):
-    from msc_neuro_cli.plugins import registries
-
-    registries()  # imports the plugins, which register their Keras layers
-    import keras
+    from msc_neuro_cli.saved_models import load_model
 
     try:
-        return keras.models.load_model(path, compile=False)
-    except NeuroError:
-        raise
-    except Exception as exc:  # Keras raises many types for a bad file; report it in one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatasetError(f"{path}: cannot load the model ({reason})") from None
+        return load_model(path)
+    except StoreError as exc:  # surface it as a problem of this dataset
+        raise DatasetError(str(exc)) from None
 
 
 def _predict(model, x: np.ndarray, neurons: int, path: Path) -> np.ndarray:

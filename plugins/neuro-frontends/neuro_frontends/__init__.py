@@ -2,15 +2,11 @@
 
 from msc_neuro_cli import hookimpl
 
-from .conv import Conv
-from .conv_dog import ConvDifferenceOfGaussians
-from .dog import DifferenceOfGaussians
-from .lin_scale import LinScale
-
 
 @hookimpl
 def register_components(registry):
-    registry.layer("diff_of_gaussians", DifferenceOfGaussians)
-    registry.layer("conv_diff_of_gaussians", ConvDifferenceOfGaussians)
-    registry.layer("conv", Conv)
-    registry.layer("lin_scale", LinScale)
+    # by reference: TensorFlow is imported only when a model is built
+    registry.layer("diff_of_gaussians", "neuro_frontends.dog:DifferenceOfGaussians")
+    registry.layer("conv_diff_of_gaussians", "neuro_frontends.conv_dog:ConvDifferenceOfGaussians")
+    registry.layer("conv", "neuro_frontends.conv:Conv")
+    registry.layer("lin_scale", "neuro_frontends.lin_scale:LinScale")

@@ -2,12 +2,10 @@
 
 from msc_neuro_cli import hookimpl
 
-from .gaussian import GaussianReadout
-from .space_feature import Factorised, Separable
-
 
 @hookimpl
 def register_components(registry):
-    registry.layer("sep", Separable)
-    registry.layer("factorised", Factorised)
-    registry.layer("gaussian_readout", GaussianReadout)
+    # by reference: TensorFlow is imported only when a model is built
+    registry.layer("sep", "neuro_readouts.space_feature:Separable")
+    registry.layer("factorised", "neuro_readouts.space_feature:Factorised")
+    registry.layer("gaussian_readout", "neuro_readouts.gaussian:GaussianReadout")

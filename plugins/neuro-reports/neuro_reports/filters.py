@@ -34,20 +34,10 @@ class FilterSet:
 
 
 def load_model(path: Path):
-    """A saved repetition's Keras model (plugins imported first so its layers deserialise)."""
-    from msc_neuro_cli.plugins import registries
-    from msc_neuro_cli.tfquiet import import_tensorflow
+    """A saved repetition's Keras model (the core's loader registers the plugins' layers)."""
+    from msc_neuro_cli.saved_models import load_model as load_saved
 
-    registries()
-    import_tensorflow()
-    import keras
-
-    if not Path(path).is_file():
-        raise StoreError(f"model file {path} is missing")
-    try:
-        return keras.models.load_model(str(path), compile=False)
-    except Exception as exc:  # a file from another version, a missing plugin...
-        raise StoreError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})") from None
+    return load_saved(path)
 
 
 def model_filters(model) -> list[FilterSet]:
