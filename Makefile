@@ -26,5 +26,23 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_trainer.py
 
+# Real engines for the backend tests (Docker, single-node Slurm, Grid Engine); needs root.
+engines-up:
+	bash .ci/engines/up.sh $(ENGINES)
+
+engines-down:
+	bash .ci/engines/down.sh $(ENGINES)
+
+# Images for the docker backend. BASE_IMAGE overrides the base (e.g. neuro-base:bookworm made by
+# engines-up where no registry is reachable); CA_BUNDLE passes a CA bundle to pip as a build secret.
+DOCKER ?= $(shell test -x /usr/bin/docker && echo /usr/bin/docker || echo docker)
+DOCKER_BUILD = DOCKER_BUILDKIT=1 $(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(if $(CA_BUNDLE),--secret id=ca,src=$(CA_BUNDLE))
+
+docker:
+	$(DOCKER_BUILD) -t neuro:cpu .
+
+docker-gpu:
+	$(DOCKER_BUILD) -f Dockerfile.gpu -t neuro:gpu .
+
 clean:
 	rm -rf $(VENV) training_data

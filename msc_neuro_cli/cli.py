@@ -87,6 +87,21 @@ def status(
         print_status(rows, console)
 
 
+@app.command()
+def cancel(
+    experiment: str = typer.Argument(..., help="Experiment name as stored (see `neuro status`)."),
+    runs: Optional[List[int]] = typer.Option(None, "--run", help="Only these run indices (repeatable)."),
+    store: Path = _store_option(),
+):
+    """Cancel an experiment's queued and running jobs on their engine.
+
+    Example: [bold]neuro cancel bs4_exp5 --run 3[/bold]; `neuro run ... --retry-failed` resubmits them.
+    """
+    from .cancel import cancel_runs
+    done = cancel_runs(store, experiment, runs, _registries())
+    console.print(f"cancelled {len(done)} runs" + (": " + ", ".join(done) if done else ""))
+
+
 @app.command("export-metrics")
 def export_metrics(
     experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
@@ -140,8 +155,9 @@ def experiments(manifest: Path = _manifest_option()):
     from .plan import grid_points
     m = load_manifest(manifest)
     table = Table(title=str(manifest))
-    for col in ("experiment", "aliases", "folder", "runs", "reps", "description"):
-        table.add_column(col)
+    for col in ("experiment", "aliases", "folder", "runs", "reps"):
+        table.add_column(col, no_wrap=col in ("experiment", "runs", "reps"), max_width=26)
+    table.add_column("description", min_width=24)
     for key, exp in m.experiments.items():
         table.add_row(key, ", ".join(exp.aliases), exp.folder, str(sum(1 for _ in grid_points(exp))),
                       str(len(exp.seeds)), exp.description)

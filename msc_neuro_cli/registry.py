@@ -141,10 +141,23 @@ class ComponentRegistry:
 
 
 class BackendRegistry(Registry[type]):
-    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.backends.Backend` subclass."""
+    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.backends.Backend` subclass,
+    and ``add_profile(name, settings)`` for named resource profiles (``{"backend": "qsub", ...}``)
+    that ``neuro run --backend NAME`` accepts like the manifest's ``profiles:``."""
 
     def __init__(self):
         super().__init__("backend")
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self._profile_plugins: dict[str, str] = {}
+
+    def add_profile(self, name: str, settings: dict[str, Any]) -> None:
+        if "backend" not in settings:
+            raise RegistryError(f"plugin {self.current_plugin!r}: profile {name!r} needs a 'backend' key")
+        if name in self.profiles:
+            raise RegistryError(f"backend profile {name!r} is registered by two plugins: "
+                                f"{self._profile_plugins[name]!r} and {self.current_plugin!r}")
+        self.profiles[name] = dict(settings)
+        self._profile_plugins[name] = self.current_plugin
 
 
 class DatasetRegistry(Registry[type]):

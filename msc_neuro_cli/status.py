@@ -20,12 +20,14 @@ def current_states(store: RunStore, rids, regs) -> dict[str, dict]:
     """Each run's state merged with one batched query per engine (lost jobs detected)."""
     states = {str(rid): store.read_state(rid) for rid in rids}
     by_backend = defaultdict(list)
+    plugins = {}
     for state in states.values():
         if state.get("job_id") and state.get("state") in ("queued", "running"):
             by_backend[state.get("backend")].append(state["job_id"])
+            plugins[state.get("backend")] = state.get("backend_plugin")
     polled = {}
     for name, jobs in by_backend.items():
-        backend_name = state_backend_class(name, regs)
+        backend_name = state_backend_class(name, regs, plugins.get(name))
         if backend_name is None:
             continue
         try:
@@ -51,14 +53,15 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
     return rows
 
 
-def state_backend_class(name: str | None, regs) -> str | None:
-    """Backend plugin behind a profile or backend name recorded in a run's state."""
+def state_backend_class(name: str | None, regs, plugin: str | None = None) -> str | None:
+    """Backend plugin behind a run's state: recorded at submission, else a profile's backend."""
+    if plugin:
+        return plugin
     if name is None:
         return None
     if name in regs.backends:
         return name
-    profiles = getattr(regs.backends, "profiles", {})
-    return profiles.get(name, {}).get("backend")
+    return regs.backends.profiles.get(name, {}).get("backend")
 
 
 def print_status(rows: list[dict], console: Console) -> None:

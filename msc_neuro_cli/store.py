@@ -17,6 +17,7 @@ Every JSON file is written atomically, so a killed process never leaves half a r
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
@@ -107,11 +108,20 @@ class RunStore:
             return {"state": "planned"}
 
     def update_state(self, rid: RunId, **changes: Any) -> dict[str, Any]:
+        """Read-modify-write of state.json under a lock: the CLI and a worker may write at once."""
         if "state" in changes and changes["state"] not in STATES:
             raise ValueError(f"unknown run state {changes['state']!r}")
-        state = self.read_state(rid)
-        state.update(changes, updated=time.time())
-        atomic_write_json(self.run_dir(rid) / "state.json", state)
+        run_dir = self.run_dir(rid)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            state = self.read_state(rid)
+            state.update(changes, updated=time.time())
+            atomic_write_json(run_dir / "state.json", state)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
         return state
 
     def finished_reps(self, rid: RunId) -> dict[int, dict[str, Any]]:

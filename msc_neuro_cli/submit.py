@@ -30,11 +30,9 @@ def resolve_backend(name: str, manifest: Manifest, regs) -> Backend:
         backend_name = profile.pop("backend", None)
         if not backend_name:
             raise ManifestError(f"{manifest.path}: profiles.{name}: missing key 'backend'")
-    else:
-        defaults = getattr(regs.backends, "profiles", {})
-        if name in defaults:
-            profile = dict(defaults[name])
-            backend_name = profile.pop("backend")
+    elif name in regs.backends.profiles:
+        profile = dict(regs.backends.profiles[name])
+        backend_name = profile.pop("backend")
     try:
         cls = regs.backends.get(backend_name)
     except NeuroError as exc:
@@ -45,7 +43,9 @@ def resolve_backend(name: str, manifest: Manifest, regs) -> Backend:
                                 + (f".{key}" if key else ""))
     except ValueError as exc:
         raise ManifestError(str(exc)) from None
-    return cls(name, params)
+    backend = cls(name, params)
+    backend.plugin_name = backend_name
+    return backend
 
 
 def _check_datasets(plans: list[RunPlan], regs, exp) -> None:
@@ -144,7 +144,8 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
         if force:
             store.clear(plan.run_id)
         store.write_spec(plan.run_id, plan.spec)
-        store.update_state(plan.run_id, state="queued", backend=backend.name, job_id=None, error=None)
+        store.update_state(plan.run_id, state="queued", backend=backend.name,
+                           backend_plugin=backend.plugin_name, job_id=None, error=None)
     submission = Submission(store.root, [str(p.run_id) for p in chosen],
                             {str(p.run_id): store.job_logs(p.run_id) for p in chosen},
                             backend.profile, jobs, wait)

@@ -44,7 +44,7 @@ def merge_regions(parts: list[Dataset]) -> Dataset:
     if len(dims) > 1:
         names = ", ".join(f"{p.regions[0][0] if p.regions else '?'} {p.input_dims}" for p in parts)
         raise DatasetError(f"cannot merge regions with different image sizes: {names}")
-    regions = [r for p in parts for r in (p.regions or [(f"region{i + 1}", p.n_neurons)])]
+    regions = [r for i, p in enumerate(parts) for r in (p.regions or [(f"region{i + 1}", p.n_neurons)])]
     widths = [p.n_neurons for p in parts]
     train_y = _block([p.train_y for p in parts], widths)
     val_y = _block([p.val_y for p in parts], widths)

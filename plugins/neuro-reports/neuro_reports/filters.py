@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from msc_neuro_cli.errors import StoreError
 
 MAX_UNITS = 32  # at most this many filters of one layer in a grid
 

@@ -1,0 +1,95 @@
+"""The ``slurm`` backend: ``sbatch --array`` per sweep, status that works without accounting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from msc_neuro_cli.backends import JobStatus
+from msc_neuro_cli.errors import BackendError
+
+from .base import ClusterBackend, cluster_params
+from .parse_slurm import SACCT_FIELDS, SQUEUE_FORMAT, parse_jobcomp, parse_sacct, parse_squeue
+
+SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?$")
+CONFIG_LINE = re.compile(r"^\s*(JobCompType|JobCompLoc)\s*=\s*(.*?)\s*$")
+
+
+class SlurmBackend(ClusterBackend):
+    """Slurm: status from ``squeue``; for jobs it no longer lists, ``sacct`` or, when accounting
+    is disabled, the job-completion file (jobcomp/filetxt)."""
+
+    description = "Slurm (sbatch --array with a throttle, --gres=gpu:N, squeue, sacct or jobcomp)"
+    dialect = "slurm"
+    queue_key = "partition"
+    PARAMS = cluster_params("partition", "partition (--partition)")
+
+    def submit_script(self, script: Path, store: Path) -> str:
+        argv = ["sbatch", "--parsable", str(script)]
+        proc = self.run(argv, cwd=store)
+        match = SBATCH_ID.match(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
+        if proc.returncode != 0 or not match:
+            raise self.failure(argv, proc)
+        return match.group(1)
+
+    def task_ids(self, job_id: str, tasks: int) -> list[str]:
+        return [f"{job_id}_{task}" for task in range(tasks)]
+
+    def poll(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        if not job_ids:
+            return {}
+        argv = ["squeue", "-h", "-r", "--states=all", "-u", self.user(), "-O", SQUEUE_FORMAT]
+        proc = self.run(argv)
+        if proc.returncode != 0:
+            raise self.failure(argv, proc)
+        live = parse_squeue(proc.stdout)
+        found = {j: live[j] for j in job_ids if j in live}
+        gone = [j for j in job_ids if j not in found]
+        if gone:
+            ended = self.ended(gone)
+            for j in gone:
+                # tasks of an array that ended before they started share one record, ARRAYJOBID
+                status = ended.get(j)
+                if status is None and "_" in j:
+                    status = ended.get(j.split("_")[0])
+                if status is not None:
+                    found[j] = status
+        return found  # jobs the engine has forgotten are absent (the core calls them lost)
+
+    def ended(self, job_ids: list[str]) -> dict[str, JobStatus]:
+        argv = ["sacct", "-n", "-P", "-X", "-o", SACCT_FIELDS, "-j", ",".join(job_ids)]
+        proc = self.run(argv)
+        if proc.returncode == 0:
+            return parse_sacct(proc.stdout)
+        if "accounting storage is disabled" not in (proc.stderr + proc.stdout):
+            raise self.failure(argv, proc)
+        path = self.jobcomp_file()
+        if path is None:
+            return {}
+        try:
+            return parse_jobcomp(path.read_text(errors="replace"))
+        except FileNotFoundError:  # no job has ended since the file was configured
+            return {}
+        except OSError as exc:
+            raise BackendError(f"cannot read Slurm's job completion file {path}: {exc.strerror}") from None
+
+    def jobcomp_file(self) -> Path | None:
+        """The jobcomp/filetxt file from ``scontrol show config`` (None with another jobcomp type)."""
+        argv = ["scontrol", "show", "config"]
+        proc = self.run(argv)
+        if proc.returncode != 0:
+            raise self.failure(argv, proc)
+        config = dict(m.groups() for m in map(CONFIG_LINE.match, proc.stdout.splitlines()) if m)
+        if config.get("JobCompType") != "jobcomp/filetxt" or not config.get("JobCompLoc"):
+            return None
+        return Path(config["JobCompLoc"])
+
+    def cancel(self, job_ids: list[str]) -> None:
+        if not job_ids:
+            return
+        argv = ["scancel", *job_ids]
+        proc = self.run(argv)
+        problems = [line for line in proc.stderr.splitlines()
+                    if line.strip() and "Invalid job id" not in line and "already completing or completed" not in line]
+        if proc.returncode != 0 and problems:
+            raise BackendError(f"`scancel` exited {proc.returncode}: {problems[-1]}")

@@ -1,0 +1,79 @@
+"""`neuro run --backend docker` end to end with the CPU image (`make docker`): a tiny experiment
+killed by a too-small memory limit (failed, out of memory), then finished with --retry-failed,
+owned by the store's (non-root) owner, with the same records and ledger lines as any run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[3]
+CPU_IMAGE = os.environ.get("NEURO_CPU_IMAGE", "neuro:cpu")
+UID = 1000 if os.geteuid() == 0 else os.geteuid()
+
+
+def core_testkit():
+    spec = importlib.util.spec_from_file_location("neuro_core_testkit", REPO / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "msc_neuro_cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"neuro {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_store_files_are_readable_by_the_container_user(tmp_path):
+    """The root CLI writes state the container's user must read: atomic writes are 0644."""
+    from msc_neuro_cli.fsutil import atomic_write_json
+    atomic_write_json(tmp_path / "probe.json", {})
+    assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_sweep_in_containers(docker_client, tmp_path):
+    import docker
+    try:
+        docker_client.images.get(CPU_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {CPU_IMAGE} is missing: build it with `make docker`")
+    kit = core_testkit()
+    data = kit.write_tiny_dataset(tmp_path / "tinydata")
+    manifest = kit.TINY_MANIFEST.format(data=data) + (
+        f"profiles:\n  tight:\n    backend: docker\n    image: {CPU_IMAGE}\n    memory: 40M\n"
+        f"  roomy:\n    backend: docker\n    image: {CPU_IMAGE}\n    cores: 1\n    memory: 2G\n")
+    (tmp_path / "experiments.yaml").write_text(manifest)
+    store = tmp_path / "training_data"
+    store.mkdir()
+    if os.geteuid() == 0:
+        os.chown(store, UID, UID)
+
+    failed = neuro("run", "tiny", "--backend", "tight", "--wait", cwd=tmp_path, check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    rows = {r["run_id"]: r for r in json.loads(neuro("status", "--json", cwd=tmp_path).stdout)}
+    for row in rows.values():
+        assert (row["state"], row["exit_code"]) == ("failed", 137), row
+        assert "out of memory" in row["error"]
+    assert not docker_client.api.containers(all=True, filters={"label": "neuro.store=" + str(store.resolve())})
+
+    neuro("run", "tiny", "--backend", "roomy", "--retry-failed", "--wait", cwd=tmp_path)
+    rows = json.loads(neuro("status", "--json", cwd=tmp_path).stdout)
+    assert {r["state"] for r in rows} == {"finished"}
+    assert sorted((store / "experiments.txt").read_text().split()) == [
+        "testfolder/tinyx0/hsm_h0.5", "testfolder/tinyx1/hsm_h1.0"]
+    for run in ("tinyx0", "tinyx1"):
+        record = json.loads((store / "runs/testfolder" / run / "record.json").read_text())
+        assert record["run_id"] == f"testfolder/{run}" and len(record["repetitions"]) == 2
+        models = list((store / "models/testfolder" / run).glob("*.keras"))
+        assert len(models) == 2 and all(m.stat().st_uid == UID for m in models)
+    assert not docker_client.api.containers(all=True, filters={"label": "neuro.store=" + str(store.resolve())})
