@@ -21,12 +21,17 @@ def cancel_runs(store_path: Path, experiment: str, runs: list[int] | None, regs)
         selected = [(rid, spec) for rid, spec in selected if spec["run"] in set(runs)]
     states = current_states(store, [rid for rid, _ in selected], regs)
     by_backend: dict[tuple, list] = defaultdict(list)
+    cancelled = []
     for rid, _ in selected:
         state = states[str(rid)]
-        if state.get("state") in ("queued", "running") and state.get("job_id"):
+        if state.get("state") not in ("queued", "running"):
+            continue
+        if state.get("job_id"):
             key = (state.get("backend"), state_backend_class(state.get("backend"), regs, state.get("backend_plugin")))
             by_backend[key].append((rid, state["job_id"]))
-    cancelled = []
+        else:  # not handed to an engine yet (a local sweep's pending run): it must not start
+            store.update_state(rid, state="cancelled", error="cancelled with `neuro cancel`")
+            cancelled.append(str(rid))
     for (name, plugin), items in by_backend.items():
         backend = regs.backends.get(plugin)(name, {})
         backend.cancel(sorted({job for _, job in items}))

@@ -170,17 +170,8 @@ def worker(
     store: Path = _store_option(),
 ):
     """Train one run (what every backend executes). Example: [bold]neuro worker demo/demox0[/bold]"""
-    _configure_threads()
     from .worker import run_worker
     raise typer.Exit(run_worker(store, run_id))
-
-
-def _configure_threads() -> None:
-    threads = os.environ.get("NEURO_THREADS")
-    if threads and threads.isdigit() and int(threads) > 0:
-        import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 @app.callback(invoke_without_command=True)

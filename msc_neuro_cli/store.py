@@ -107,8 +107,12 @@ class RunStore:
         except FileNotFoundError:
             return {"state": "planned"}
 
-    def update_state(self, rid: RunId, **changes: Any) -> dict[str, Any]:
-        """Read-modify-write of state.json under a lock: the CLI and a worker may write at once."""
+    def update_state(self, rid: RunId, keep: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
+        """Read-modify-write of state.json under a lock: the CLI and a worker may write at once.
+
+        A ``state`` change is dropped while the current state is one of ``keep`` (a worker
+        stopping after `neuro cancel` must not turn "cancelled" into "interrupted").
+        """
         if "state" in changes and changes["state"] not in STATES:
             raise ValueError(f"unknown run state {changes['state']!r}")
         run_dir = self.run_dir(rid)
@@ -117,6 +121,8 @@ class RunStore:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = self.read_state(rid)
+            if state.get("state") in keep:
+                changes.pop("state", None)
             state.update(changes, updated=time.time())
             atomic_write_json(run_dir / "state.json", state)
         finally:

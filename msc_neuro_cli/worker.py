@@ -55,11 +55,39 @@ def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
     return data
 
 
-def _choose_groups(todo: list[int], replicas: Any) -> list[list[int]]:
-    if replicas == "auto":
-        size = len(todo)  # the HSM-sized models of the thesis fit many times over in memory
+def _configure_threads(replicas: int) -> None:
+    """Thread pools before TensorFlow's first op: NEURO_THREADS (set by the local backend to
+    cores / jobs) or one per replica group."""
+    from .tfquiet import import_tensorflow
+
+    import_tensorflow()
+    from .engine import placement
+
+    threads = os.environ.get("NEURO_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        placement.configure_threads(int(threads), int(threads))
     else:
-        size = max(1, int(replicas))
+        placement.configure_threads(*placement.recommended_threads(replicas))
+
+
+def _replicas_per_round(spec: dict, data: ds.Dataset, n_todo: int) -> int:
+    """'auto': as many repetitions at once as fit in half the available memory."""
+    from .engine import placement
+    from .engine.model import ComponentSpec, assemble
+    from .engine.shuffling import batch_layout
+    from .plugins import registries
+
+    specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
+    probe = assemble(specs, data.input_dims, data.n_neurons, 1, registries().components)
+    n_weights = sum(int(np.prod(w.shape)) for layer in probe for w in layer.weights)
+    widest = max(layer.out_features for layer in probe)
+    tcfg = spec["training"]
+    _, padded = batch_layout(len(data.train_x), tcfg["batch_size"], tcfg["partial_batch"])
+    per_replica = placement.replica_bytes(n_weights, padded, data.train_x.shape[1], widest, tcfg["batch_size"])
+    return placement.auto_replicas(n_todo, per_replica, placement.available_memory() // 2)
+
+
+def _choose_groups(todo: list[int], size: int) -> list[list[int]]:
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
@@ -87,14 +115,17 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
     done = store.finished_reps(rid)
     todo = [i for i in range(len(seeds)) if i not in done]
     started = time.time()
-    store.update_state(rid, state="running", pid=os.getpid(), host=socket.gethostname(),
+    store.update_state(rid, keep=("cancelled",), state="running", pid=os.getpid(), host=socket.gethostname(),
                        started=started, reps_total=len(seeds), reps_done=len(done),
                        epochs=spec["training"]["epochs"], epoch=0)
     if todo:
+        _configure_threads(len(todo))
         data = load_dataset(spec)
-        for group in _choose_groups(todo, spec["training"]["replicas"]):
+        replicas = spec["training"]["replicas"]
+        size = _replicas_per_round(spec, data, len(todo)) if replicas == "auto" else int(replicas)
+        for group in _choose_groups(todo, max(1, size)):
             if not _train_group(store, rid, spec, data, group, flag):
-                store.update_state(rid, state="interrupted")
+                store.update_state(rid, keep=("cancelled",), state="interrupted")
                 return 130
     _finish(store, rid, spec, started)
     return 0
@@ -110,9 +141,11 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
     comps = registries().components
     seeds = [spec["seeds"][i] for i in reps]
     tcfg = spec["training"]
+    threads = os.environ.get("NEURO_THREADS", "")
     config = TrainingConfig(**{k: tcfg[k] for k in (
         "epochs", "batch_size", "learning_rate", "beta1", "beta2", "epsilon", "summary_every",
-        "partial_batch", "loss", "xla", "correlation_nan_mode")})
+        "partial_batch", "loss", "xla", "correlation_nan_mode")},
+        replica_groups=int(threads) if threads.isdigit() and int(threads) > 0 else None)
     specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
     layers = assemble(specs, data.input_dims, data.n_neurons, len(reps), comps)
     trainer = ReplicatedTrainer(layers, comps.losses.get(config.loss), config, seeds,
@@ -189,8 +222,9 @@ def _save_checkpoint(trainer, path: Path, reps: list[int], curves) -> None:
     arrays = {f"w{i}": w for i, w in enumerate(state["weights"])}
     arrays.update({f"m{i}": m for i, m in enumerate(state["optimizer"]["m"])})
     arrays.update({f"v{i}": v for i, v in enumerate(state["optimizer"]["v"])})
+    arrays.update({f"n{i}": v for i, v in enumerate(state.get("non_trainable", []))})
     meta = {"epoch": state["epoch"], "step": state["optimizer"]["step"], "reps": reps,
-            "count": len(state["weights"]), "curves": {str(k): v for k, v in curves.items()}}
+            "count": len(state["weights"]), "non_trainable": len(state.get("non_trainable", [])), "curves": {str(k): v for k, v in curves.items()}}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -212,6 +246,7 @@ def _maybe_resume(trainer, path: Path, reps: list[int]) -> dict | None:
             n = meta["count"]
             trainer.load_state({"epoch": meta["epoch"],
                                 "weights": [npz[f"w{i}"] for i in range(n)],
+                                "non_trainable": [npz[f"n{i}"] for i in range(meta.get("non_trainable", 0))],
                                 "optimizer": {"m": [npz[f"m{i}"] for i in range(n)],
                                               "v": [npz[f"v{i}"] for i in range(n)],
                                               "step": meta["step"]}})

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import neuro
+from msc_neuro_cli.testing import neuro
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import make_plugin_dist, neuro
+from msc_neuro_cli.testing import make_plugin_dist, neuro
 
 from msc_neuro_cli import hookimpl
 from msc_neuro_cli.plugins import build_registries

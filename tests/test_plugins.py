@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import inspect
 import re
 
-from conftest import REPO, make_plugin_dist, neuro
+from msc_neuro_cli.testing import make_plugin_dist, neuro
 
 from msc_neuro_cli import hookspecs
 
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_hook_is_documented_and_tested():

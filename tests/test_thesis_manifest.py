@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import REPO, write_tiny_dataset
 
 from msc_neuro_cli.cli import main
 from msc_neuro_cli.manifest import load_manifest
 from msc_neuro_cli.plan import plan_experiment
 from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.testing import write_tiny_dataset
 
+REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "experiments.yaml"
 EXPERIMENTS = sorted(load_manifest(MANIFEST).experiments)
 
@@ -23,6 +24,8 @@ SEED_RUN_COUNTS = {"bs2_exp1": 5, "bs3_exp2": 9, "bs3_exp3": 25, "bs3_exp5": 20,
                    "bs3_exp71": 12, "bs3_exp10": 6, "bs3_exp11": 18, "bl3_exp12": 32, "bs4_exp1": 20,
                    "bs4_exp2": 12, "bs4_exp5": 144, "bs4_exp6": 27, "bs4_exp7": 18, "bs4_exp8": 90,
                    "bs4_exp9": 70, "bs4_exp10": 8, "bs3_exp4": 14, "bs3_exp91": 45}
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

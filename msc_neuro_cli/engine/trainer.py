@@ -2,11 +2,14 @@
 
 Every repetition of a run trains at once: weights carry a leading replica axis, each replica sees
 its own minibatch order (:mod:`.shuffling`), and a whole chunk of epochs (up to the next summary)
-runs inside one ``tf.function`` so Python is left only to log. The data stay on the device.
+runs inside one compiled ``tf.function`` so Python is left only to log. The data stay on the device.
+On a CPU the replicas are split into groups, one per core, trained from parallel threads
+(:mod:`.placement`, :mod:`.replica_group`); each replica computes the same as it would alone.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..metrics import per_neuron_correlation
-from . import model as model_ops
-from .optim import ReplicatedAdam
+from . import placement
+from .replica_group import ReplicaGroup, clone_layers
 from .shuffling import batch_layout, epoch_orders
 
 MAX_EPOCHS_PER_CALL = 100  # bounds the host->device index upload per compiled call
@@ -34,6 +37,11 @@ class TrainingConfig:
     loss: str = "poisson"
     xla: bool = True
     correlation_nan_mode: str = "zero-NaNs"
+    # Speed only (results do not depend on them): replica groups trained concurrently (None: one
+    # per core on CPU, one on GPU); TensorFlow thread pools, applied only if TF has not started yet.
+    replica_groups: int | None = None
+    intra_op_threads: int | None = None
+    inter_op_threads: int | None = None
 
 
 @dataclass
@@ -59,77 +67,102 @@ class ReplicatedTrainer:
                  train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
                  train_mask: np.ndarray | None = None, val_mask: np.ndarray | None = None,
                  neuron_mean: np.ndarray | None = None):
+        placement.configure_threads(config.intra_op_threads, config.inter_op_threads)
         self.layers, self.loss_fn, self.config = layers, loss_fn, config
         self.seeds = list(seeds)
         self.replicas = len(self.seeds)
+        if layers and layers[0].replicas != self.replicas:
+            raise ValueError(f"{len(self.seeds)} seeds for a model of {layers[0].replicas} replicas")
         self.n_rows = len(train_x)
         self.batches, self.padded_rows = batch_layout(self.n_rows, config.batch_size, config.partial_batch)
         self.val_x, self.val_y, self.val_mask = val_x, val_y, val_mask
         self.train_x_np, self.train_y_np, self.train_mask_np = train_x, train_y, train_mask
-        self.x = tf.constant(train_x, tf.float32)
-        self.y = tf.constant(train_y, tf.float32)
-        self.mask = tf.constant(train_mask if train_mask is not None else np.ones_like(train_y), tf.float32)
         if neuron_mean is None:  # the seed: mean of each output over every row passed to train
             neuron_mean = np.concatenate([train_y, val_y]).mean(axis=0)
-        self.neuron_mean = tf.constant(neuron_mean, tf.float32)
+        self.data = {
+            "x": tf.constant(train_x, tf.float32),
+            "y": tf.constant(train_y, tf.float32),
+            "mask": tf.constant(train_mask if train_mask is not None else np.ones_like(train_y), tf.float32),
+            "neuron_mean": tf.constant(neuron_mean, tf.float32),
+        }
         self.variables = [v for layer in layers for v in layer.trainable_variables]
-        self.optimizer = ReplicatedAdam(self.variables, config.learning_rate, config.beta1,
-                                        config.beta2, config.epsilon)
+        n_groups = config.replica_groups or placement.default_groups(self.replicas)
+        bounds = placement.split_replicas(self.replicas, n_groups)
+        self.groups = [
+            ReplicaGroup(layers if len(bounds) == 1 else clone_layers(layers, stop - start),
+                         start, stop, loss_fn, config, self.data, self.n_rows, self.batches)
+            for start, stop in bounds]
+        self._pool = ThreadPoolExecutor(len(self.groups)) if len(self.groups) > 1 else None
         self.epoch = 0  # epochs completed
-        self._chunk = tf.function(self._run_chunk, jit_compile=config.xla, reduce_retracing=True)
+        self._push()
 
-    # ------------------------------------------------------------------ compiled part
-    def _step(self, idx, valid):
-        xb = tf.gather(self.x, idx)                     # (R, B, F)
-        yb = tf.gather(self.y, idx)
-        mb = tf.gather(self.mask, idx) * valid[None, :, None]
-        with tf.GradientTape() as tape:
-            pred = model_ops.forward(self.layers, xb, training=True)
-            data_loss = self.loss_fn(yb, pred, mb, self.neuron_mean)  # (R,)
-            total = data_loss + model_ops.penalty(self.layers)
-            objective = tf.reduce_sum(total)  # replicas share no weights: gradients stay separate
-        grads = tape.gradient(objective, self.variables)
-        self.optimizer.apply(grads)
-        for layer in self.layers:
-            layer.apply_constraints()
-        return total
+    # ------------------------------------------------------------------ weights across groups
+    def _push(self) -> None:
+        """Run layers -> groups (a no-op for one group, which trains the run's layers)."""
+        if len(self.groups) > 1:
+            full = [v.numpy() for v in self._all_variables()]
+            for group in self.groups:
+                group.set_weights(full)
 
-    def _run_chunk(self, orders, n_epochs):
-        bs, nb = self.config.batch_size, self.batches
-        epoch_loss = tf.zeros((self.replicas,), tf.float32)
-        for i in tf.range(n_epochs * nb):
-            e, b = i // nb, i % nb
-            idx = tf.slice(orders, [e, 0, b * bs], [1, self.replicas, bs])[0]
-            valid = tf.cast(b * bs + tf.range(bs) < self.n_rows, tf.float32)
-            loss = self._step(idx, valid)
-            epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
-        return epoch_loss / nb
+    def _pull(self) -> None:
+        """Groups -> run layers, so exports and checkpoints see the trained weights."""
+        if len(self.groups) > 1:
+            parts = [group.weights() for group in self.groups]
+            for i, var in enumerate(self._all_variables()):
+                var.assign(np.concatenate([p[i] for p in parts]))
+
+    def _all_variables(self) -> list:
+        """Every weight of the run's layers, trainable or not (batch-norm statistics)."""
+        return [v for layer in self.layers for v in layer.weights]
+
+    def _map(self, fn):
+        if self._pool is None:
+            return [fn(self.groups[0])]
+        return list(self._pool.map(fn, self.groups))
 
     # ------------------------------------------------------------------ host part
     def initialise(self) -> None:
         for i, layer in enumerate(self.layers):
             layer.initialise([np.random.default_rng([seed, i, 0]) for seed in self.seeds])
+        self._push()
+
+    def _run(self, first_epoch: int, n: int) -> np.ndarray:
+        """Train epochs [first_epoch, first_epoch + n) in every group; last epoch's loss (R,)."""
+        orders = np.zeros((MAX_EPOCHS_PER_CALL, self.replicas, self.padded_rows), np.int32)
+        orders[:n] = epoch_orders(self.seeds, first_epoch, n, self.n_rows, self.padded_rows)
+        n_t = tf.constant(n, tf.int32)
+
+        def run_group(group):
+            return group.chunk(tf.constant(orders[:, group.start:group.stop]), n_t).numpy()
+
+        return np.concatenate(self._map(run_group))
 
     def train(self, on_summary: Callable[[Summary], bool | None] | None = None,
               on_progress: Callable[[int], None] | None = None) -> None:
         """Train to ``config.epochs``; ``on_summary`` returning True stops early (interrupt)."""
         marks = [m for m in summary_epochs(self.config.epochs, self.config.summary_every) if m >= self.epoch]
-        for mark in marks:
-            while self.epoch <= mark:
-                n = min(mark + 1 - self.epoch, MAX_EPOCHS_PER_CALL)
-                orders = np.zeros((MAX_EPOCHS_PER_CALL, self.replicas, self.padded_rows), np.int32)
-                orders[:n] = epoch_orders(self.seeds, self.epoch, n, self.n_rows, self.padded_rows)
-                loss = self._chunk(tf.constant(orders), tf.constant(n, tf.int32)).numpy()
-                self.epoch += n
-                if on_progress:
-                    on_progress(self.epoch)
-            if on_summary and on_summary(self.summary(mark, loss)):
-                return
+        self._push()  # the run's layers may have been set from outside (initialise, load_state)
+        try:
+            for mark in marks:
+                while self.epoch <= mark:
+                    n = min(mark + 1 - self.epoch, MAX_EPOCHS_PER_CALL)
+                    loss = self._run(self.epoch, n)
+                    self.epoch += n
+                    if on_progress:
+                        on_progress(self.epoch)
+                if on_summary and on_summary(self.summary(mark, loss)):
+                    return
+        finally:
+            self._pull()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Every replica's predictions (R, rows, neurons), from the compiled forward pass."""
+        return np.concatenate(self._map(lambda group: group.predict(x)))
 
     def summary(self, epoch: int, loss: np.ndarray) -> Summary:
         mode = self.config.correlation_nan_mode
-        train_pred = model_ops.predict(self.layers, self.train_x_np)
-        val_pred = model_ops.predict(self.layers, self.val_x)
+        train_pred = self.predict(self.train_x_np)
+        val_pred = self.predict(self.val_x)
         train_corr = np.stack([per_neuron_correlation(self.train_y_np, p, self.train_mask_np, mode)
                                for p in train_pred])
         val_corr = np.stack([per_neuron_correlation(self.val_y, p, self.val_mask, mode) for p in val_pred])
@@ -137,11 +170,24 @@ class ReplicatedTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
+        self._pull()
+        opt = [group.optimizer.state() for group in self.groups]
+        joined = {slot: [np.concatenate(parts) for parts in zip(*(o[slot] for o in opt))]
+                  for slot in ("m", "v")}
         return {"epoch": self.epoch, "weights": [v.numpy() for v in self.variables],
-                "optimizer": self.optimizer.state()}
+                "non_trainable": [v.numpy() for layer in self.layers for v in layer.non_trainable_weights],
+                "optimizer": {**joined, "step": opt[0]["step"]}}
 
     def load_state(self, state: dict) -> None:
         for var, value in zip(self.variables, state["weights"]):
             var.assign(value)
-        self.optimizer.load_state(state["optimizer"])
+        statistics = [v for layer in self.layers for v in layer.non_trainable_weights]
+        for var, value in zip(statistics, state.get("non_trainable", [])):
+            var.assign(value)
+        self._push()
+        for group in self.groups:
+            group.optimizer.load_state({
+                "m": [m[group.start:group.stop] for m in state["optimizer"]["m"]],
+                "v": [v[group.start:group.stop] for v in state["optimizer"]["v"]],
+                "step": state["optimizer"]["step"]})
         self.epoch = int(state["epoch"])

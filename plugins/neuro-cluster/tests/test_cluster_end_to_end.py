@@ -4,11 +4,8 @@ one array, held (queued), failed (its dataset vanished before the jobs ran), the
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,19 +21,14 @@ ENGINE = {"qsub": "sge", "slurm": "slurm"}
 
 
 def core_testkit():
-    """The core's test helpers (tests/conftest.py), loaded under a name of their own."""
-    spec = importlib.util.spec_from_file_location("neuro_core_testkit", REPO / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The core's test kit (tiny dataset, tiny manifest)."""
+    from msc_neuro_cli import testing
+    return testing
 
 
 def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "msc_neuro_cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"neuro {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    from msc_neuro_cli.testing import neuro as run_cli
+    return run_cli(*args, cwd=cwd, check=check)
 
 
 def status(cwd: Path) -> dict[str, dict]:

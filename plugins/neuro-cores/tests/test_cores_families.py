@@ -43,8 +43,6 @@ def test_two_epochs_of_training_update_the_statistics(family):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs the core trainer to copy non-trainable variables (batch-norm "
-                   "statistics) between the run's layers and its replica groups; see docs/components.md")
 def test_compiled_training_with_replica_groups_keeps_statistics(tmp_path):
     """The production path: XLA and the trainer's default replica groups (one per core on CPU)."""
     trainer, summaries = smoke_train(FAMILIES["klindt"], DIMS, NEURONS, seeds=(0, 1, 2), xla=True,

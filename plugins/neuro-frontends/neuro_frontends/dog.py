@@ -34,10 +34,14 @@ def _bounds(value):
     return None
 
 
-def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
-                sigma_bounds=(1.0, 25.0), alpha_max=10.0):
-    """Filters (R, height*width, K) from clipped parameters (R, 8, K)."""
-    del alpha_max  # alpha only has a lower bound while training; the upper one is for init
+def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
+                        sigma_bounds=(1.0, 25.0)):
+    """Filters (R, K, height*width) from clipped parameters (R, 8, K), built elementwise.
+
+    Each Gaussian is separable: (R, K, H) x (R, K, W) outer products, broadcast elementwise. This
+    layout lets the layer's two products run in the fast orientations under XLA and needs no
+    transposes (docs/performance.md: about 1.8x the whole training step).
+    """
     a1, s1, ux1, uy1, a2, s2, ux2, uy2 = tf.unstack(params, axis=1)  # each (R, K)
     lo, hi = sigma_bounds
 
@@ -51,17 +55,25 @@ def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentri
         s2 = s1 + s2
     if impl_concentric:
         ux2, uy2 = ux1, uy1
-    xs = tf.range(width, dtype=tf.float32)[None, :, None]   # (1, W, 1)
-    ys = tf.range(height, dtype=tf.float32)[None, :, None]  # (1, H, 1)
+    xs = tf.range(width, dtype=tf.float32)
+    ys = tf.range(height, dtype=tf.float32)
 
     def gaussian(a, s, ux, uy):
-        gx = tf.exp(-tf.square(xs - ux[:, None, :]) / (2.0 * s[:, None, :]))  # (R, W, K)
-        gy = tf.exp(-tf.square(ys - uy[:, None, :]) / (2.0 * s[:, None, :]))  # (R, H, K)
-        scale = a / (2.0 * np.pi * s)                                          # (R, K)
-        return tf.einsum("rhk,rwk->rhwk", gy * scale[:, None, :], gx)
+        gx = tf.exp(-tf.square(xs - ux[..., None]) / (2.0 * s[..., None]))   # (R, K, W)
+        gy = tf.exp(-tf.square(ys - uy[..., None]) / (2.0 * s[..., None]))   # (R, K, H)
+        gy = gy * (a / (2.0 * np.pi * s))[..., None]
+        return gy[..., :, None] * gx[..., None, :]                           # (R, K, H, W)
 
     dog = gaussian(a1, s1, ux1, uy1) - gaussian(a2, s2, ux2, uy2)
-    return tf.reshape(dog, (tf.shape(params)[0], height * width, -1))
+    return tf.reshape(dog, (tf.shape(params)[0], tf.shape(params)[2], height * width))
+
+
+def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
+                sigma_bounds=(1.0, 25.0), alpha_max=10.0):
+    """Filters (R, height*width, K) from clipped parameters (R, 8, K)."""
+    del alpha_max
+    return tf.transpose(dog_filters_by_unit(params, height, width, impl_sigma, impl_concentric,
+                                            sigma_bounds), [0, 2, 1])
 
 
 def random_dog_parameters(rng, units: int, height: int, width: int, sigma_bounds, alpha_max: float):
@@ -121,7 +133,10 @@ class DifferenceOfGaussians(ReplicatedLayer):
                            self.params["impl_concentric"], tuple(self.params["sigma_bounds"]))
 
     def forward(self, x, training):
-        return tf.matmul(x, self.filters()) + self.weight("bias")[:, None, :]
+        height, width = self._hw()
+        filters = dog_filters_by_unit(self.weight("kernel"), height, width, self.params["impl_sigma"],
+                                      self.params["impl_concentric"], tuple(self.params["sigma_bounds"]))
+        return tf.matmul(x, filters, transpose_b=True) + self.weight("bias")[:, None, :]
 
     def regularized_weights(self, regularizer):
         return []  # NDN3: reg_initializer=None, the DoG parameters are never regularised

@@ -33,8 +33,9 @@ class LocalBackend(Backend):
         running: dict[str, subprocess.Popen] = {}
         jobs: dict[str, str] = {}
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-        if self.profile.get("threads"):
-            env["NEURO_THREADS"] = str(self.profile["threads"])
+        # Workers share this machine's cores: each gets cores / jobs threads (or the profile's).
+        threads = self.profile.get("threads") or max(1, (os.cpu_count() or 1) // max(1, submission.jobs))
+        env["NEURO_THREADS"] = str(threads)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn())
         with Progress(*columns, transient=False) as progress:
@@ -44,6 +45,9 @@ class LocalBackend(Backend):
                 while pending or running:
                     while pending and len(running) < max(1, submission.jobs):
                         rid = pending.popleft()
+                        if store.read_state(RunId.parse(rid)).get("state") == "cancelled":
+                            progress.advance(overall)  # cancelled before it started
+                            continue
                         out, err = submission.log_paths[rid]
                         out.parent.mkdir(parents=True, exist_ok=True)
                         with open(out, "ab") as fo, open(err, "ab") as fe:
@@ -64,7 +68,7 @@ class LocalBackend(Backend):
                         if proc.poll() is not None:
                             del running[rid]
                             final = store.read_state(RunId.parse(rid))
-                            if proc.returncode != 0 and final.get("state") not in ("failed", "interrupted"):
+                            if proc.returncode != 0 and final.get("state") not in ("failed", "interrupted", "cancelled"):
                                 store.update_state(RunId.parse(rid), state="failed", exit_code=proc.returncode,
                                                    error=f"worker exited with code {proc.returncode}")
                             progress.update(bars[rid], info=f"{store.read_state(RunId.parse(rid))['state']}")

@@ -1,0 +1,121 @@
+"""Where the work runs: thread pools, how many replicas fit in memory, how replicas split into groups.
+
+Measured on the 2-core build machine (docs/performance.md): at batch 16 every op is tiny, so
+TensorFlow's own intra-op threading costs more than it gains; the fastest layout is one thread per
+compiled loop and, when several repetitions train together, one group of replicas per core, each
+group's loop run from its own Python thread (TensorFlow releases the GIL while a compiled call runs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import tensorflow as tf
+
+
+def cpu_cores() -> int:
+    """Cores this process may use (respects taskset/cgroup affinity where the OS reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def has_gpu() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def configure_threads(intra_op: int | None, inter_op: int | None) -> bool:
+    """Set TensorFlow's thread pools; only possible before TensorFlow runs its first op.
+
+    Returns True when the settings are in force (set now, or already equal), False (with a
+    warning) when TensorFlow had started with other values: the process then keeps its pools.
+    """
+    threading = tf.config.threading
+    wanted = {"intra": intra_op, "inter": inter_op}
+    current = {"intra": threading.get_intra_op_parallelism_threads(),
+               "inter": threading.get_inter_op_parallelism_threads()}
+    if all(v is None or current[k] == v for k, v in wanted.items()):
+        return True
+    try:
+        if intra_op is not None:
+            threading.set_intra_op_parallelism_threads(int(intra_op))
+        if inter_op is not None:
+            threading.set_inter_op_parallelism_threads(int(inter_op))
+    except RuntimeError:
+        warnings.warn(f"TensorFlow already started: thread settings intra={intra_op} inter={inter_op} "
+                      "ignored (set them before the first TensorFlow op)", RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+def default_groups(replicas: int) -> int:
+    """Replica groups trained concurrently: one per core on CPU, one on a GPU."""
+    if replicas <= 1 or has_gpu():
+        return 1
+    return min(replicas, cpu_cores())
+
+
+def recommended_threads(replicas: int, groups: int | None = None) -> tuple[int, int]:
+    """(intra-op, inter-op) threads for training ``replicas`` at once: one per concurrent group.
+
+    Apply with :func:`configure_threads` before TensorFlow's first op (e.g. at worker start).
+    """
+    groups = groups or default_groups(replicas)
+    return groups, groups
+
+
+def split_replicas(replicas: int, groups: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) ranges of near-equal size, larger groups first."""
+    groups = max(1, min(groups, replicas))
+    base, extra = divmod(replicas, groups)
+    bounds, start = [], 0
+    for g in range(groups):
+        stop = start + base + (1 if g < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def replica_bytes(n_weights: int, padded_rows: int, in_features: int, widest_layer: int,
+                  batch_size: int = 16, epochs_per_call: int = 100, predict_rows: int = 512) -> int:
+    """Rough bytes one replica adds while training (float32 / int32 values).
+
+    Weights, gradients and two Adam slots (4 copies), the minibatch order uploaded per compiled
+    call, a step's gathered rows and activations, and a block of summary predictions (its
+    broadcast input and outputs). The data themselves are shared by all replicas.
+    """
+    weights = 4 * n_weights
+    orders = epochs_per_call * padded_rows
+    step = batch_size * (in_features + 4 * widest_layer)
+    predict = predict_rows * (in_features + 2 * widest_layer)
+    return 4 * (weights + orders + step + predict)
+
+
+def auto_replicas(n_reps: int, bytes_per_replica: int, budget: int) -> int:
+    """How many repetitions train together: as many as fit in ``budget`` bytes, at least 1.
+
+    When not all fit, the repetitions are spread over the fewest rounds, evenly (e.g. 25 that fit
+    12 at a time train as 9 + 8 + 8, not 12 + 12 + 1).
+    """
+    if n_reps < 1:
+        raise ValueError(f"n_reps must be >= 1, got {n_reps}")
+    fit = max(1, int(budget // max(1, bytes_per_replica)))
+    if fit >= n_reps:
+        return n_reps
+    rounds = math.ceil(n_reps / fit)
+    return math.ceil(n_reps / rounds)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux MemAvailable; 2 GiB if unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 << 30

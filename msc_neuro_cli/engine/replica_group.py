@@ -1,0 +1,115 @@
+"""One group of replicas and its compiled training loop.
+
+A run's R replicas may be split into groups that train concurrently (one per core on a CPU); each
+group owns layers of its own (clones of the run's layers with fewer replicas), an optimiser, and a
+compiled function that runs many epochs per call. Replicas never interact, so how they are grouped
+does not change what any of them computes.
+
+Layouts and loop structure were chosen by measurement (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from . import model as model_ops
+from .optim import ReplicatedAdam
+
+PREDICT_ROWS = 512  # rows per compiled prediction call: bounds memory at R x 512 x features
+
+
+def clone_layers(layers, replicas: int):
+    """Fresh layers like ``layers`` with ``replicas`` replicas (weights to be copied in)."""
+    clones = []
+    for layer in layers:
+        clone = type(layer).from_config({**layer.get_config(), "replicas": replicas})
+        clone.build((replicas, None, layer.in_features))
+        clones.append(clone)
+    return clones
+
+
+class ReplicaGroup:
+    """Replicas [start, stop) of a run: their layers, optimiser and compiled loops."""
+
+    def __init__(self, layers, start: int, stop: int, loss_fn: Callable, config, data: dict,
+                 n_rows: int, batches: int):
+        self.layers, self.start, self.stop = layers, start, stop
+        self.replicas = stop - start
+        self.loss_fn, self.config, self.data = loss_fn, config, data
+        self.n_rows, self.batches = n_rows, batches
+        self.variables = [v for layer in layers for v in layer.trainable_variables]
+        self.optimizer = ReplicatedAdam(self.variables, config.learning_rate, config.beta1,
+                                        config.beta2, config.epsilon)
+        self.chunk = tf.function(self._run_chunk, jit_compile=config.xla)
+        self.predict_rows = tf.function(self._predict_rows, jit_compile=config.xla)
+
+    # ------------------------------------------------------------------ weights
+    def all_variables(self) -> list:
+        """Trainable first, then non-trainable (batch-norm statistics), layer by layer."""
+        return [v for layer in self.layers for v in layer.weights]
+
+    def set_weights(self, full: list[np.ndarray]) -> None:
+        """Take this group's slice of the run's (R, ...) weights."""
+        for var, value in zip(self.all_variables(), full):
+            var.assign(value[self.start:self.stop])
+
+    def weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.all_variables()]
+
+    # ------------------------------------------------------------------ compiled part
+    def _step(self, xb, yb, mb):
+        # Name scopes let a profile attribute time (bench/xla_profile.py).
+        with tf.GradientTape() as tape:
+            pred = model_ops.forward(self.layers, xb, training=True)
+            with tf.name_scope("loss"):
+                data_loss = self.loss_fn(yb, pred, mb, self.data["neuron_mean"])  # (R,)
+                total = data_loss + model_ops.penalty(self.layers)
+                objective = tf.reduce_sum(total)  # replicas share no weights: gradients stay separate
+        grads = tape.gradient(objective, self.variables)
+        with tf.name_scope("optimizer"):
+            self.optimizer.apply(grads)
+            for layer in self.layers:
+                layer.apply_constraints()
+        return total
+
+    def _run_chunk(self, orders, n_epochs):
+        """``n_epochs`` epochs in one loop over steps; ``orders`` (max_epochs, replicas, padded_rows).
+
+        One flat ``while`` over all steps: XLA on CPU ran nested loops (epochs, then batches) about
+        100 times slower, and a Python-style ``for i in tf.range(n)`` makes ``n`` a compile-time
+        constant under XLA (a recompile for every chunk length). Each step gathers its 16 rows.
+        """
+        bs, nb, n_rows = self.config.batch_size, self.batches, self.n_rows
+        x, y, mask = self.data["x"], self.data["y"], self.data["mask"]
+        epoch_loss = tf.zeros((self.replicas,), tf.float32)
+        i = tf.constant(0)
+        while i < n_epochs * nb:
+            e, b = i // nb, i % nb
+            idx = tf.slice(orders, [e, 0, b * bs], [1, self.replicas, bs])[0]   # (R, B)
+            # Rows past the data (padding of a kept partial batch) are masked out of the loss.
+            valid = tf.cast(b * bs + tf.range(bs) < n_rows, tf.float32)[None, :, None]
+            with tf.name_scope("minibatch"):
+                xb, yb, mb = tf.gather(x, idx), tf.gather(y, idx), tf.gather(mask, idx) * valid
+            loss = self._step(xb, yb, mb)
+            epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
+            i += 1
+        return epoch_loss / nb
+
+    def _predict_rows(self, xb):
+        xb = tf.broadcast_to(xb[None], (self.replicas, tf.shape(xb)[0], tf.shape(xb)[1]))
+        return model_ops.forward(self.layers, xb, training=False)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(replicas, rows, outputs); rows in fixed-size blocks so the function compiles once."""
+        outs = []
+        for lo in range(0, len(x), PREDICT_ROWS):
+            block = x[lo:lo + PREDICT_ROWS]
+            pad = PREDICT_ROWS - len(block)
+            if pad:
+                block = np.concatenate([block, np.zeros((pad, x.shape[1]), x.dtype)])
+            out = self.predict_rows(tf.constant(block, tf.float32)).numpy()
+            outs.append(out[:, :PREDICT_ROWS - pad])
+        return np.concatenate(outs, axis=1)
