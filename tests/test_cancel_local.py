@@ -40,6 +40,15 @@ def alive(pid: int) -> bool:
     return True
 
 
+def is_neuro_worker(pid: int) -> bool:
+    """Guard against pid reuse: only ever kill a process that is still a neuro worker."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"msc_neuro_cli" in cmdline and b"worker" in cmdline
+
+
 @pytest.fixture
 def background_sweep(tmp_path, tiny_data):
     """`neuro run tiny` (2 long runs, one at a time) started in its own session; killed at the end."""
@@ -56,7 +65,7 @@ def background_sweep(tmp_path, tiny_data):
     log.close()
     for state in (tmp_path / "training_data/runs").glob("*/*/state.json"):   # workers have sessions of their own
         pid = read_state(state).get("pid")
-        if pid and alive(int(pid)):
+        if pid and alive(int(pid)) and is_neuro_worker(int(pid)):
             os.kill(int(pid), signal.SIGKILL)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from msc_neuro_cli import ceilings as c
 
-ANTOLIK = Path("/work/shared/data/antolik2016/Data")
+ANTOLIK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "antolik2016" / "Data"
 
 # One neuron, 2 repeats x 3 images: image 0 -> {1, 3}, image 1 -> {2, 2}, image 2 -> {4, 6}.
 HAND = np.array([[1.0, 2.0, 4.0], [3.0, 2.0, 6.0]])

@@ -13,7 +13,7 @@ from msc_neuro_cli.datasets import PREPROCESS_PARAMS, preprocess, validate
 from msc_neuro_cli.errors import DatasetError
 from neuro_datasets import AntolikDataset, merge_regions, region_raw
 
-SHARED = Path("/work/shared/data/antolik2016/Data")
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "antolik2016" / "Data"
 TRAIN_IMAGES = {1: 1800, 2: 1260, 3: 1800}
 NEURONS = {1: 103, 2: 55, 3: 102}
 REPEATS = {1: 10, 2: 8, 3: 12}

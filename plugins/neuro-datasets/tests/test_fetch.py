@@ -17,7 +17,7 @@ from msc_neuro_cli.errors import DatasetError
 from neuro_datasets.checksums import EXPECTED, SHA256, git_blob_id
 from neuro_datasets.fetch import PART_NAME, fetch_antolik2016
 
-SHARED = Path("/work/shared/data/antolik2016")
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "antolik2016"
 pytestmark = pytest.mark.skipif(not (SHARED / "Data").exists(), reason="shared Antolik data not present")
 ROWS = {1: 1800, 2: 1260, 3: 1800}
 

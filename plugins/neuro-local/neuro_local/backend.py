@@ -20,6 +20,22 @@ from msc_neuro_cli.params import Param
 from msc_neuro_cli.store import RunId, RunStore
 
 
+def _worker_pid(job: str, host: str) -> int | None:
+    """The pid of a local job id ``local:HOST:PID`` if that process is still a neuro worker here.
+
+    Checking the command line guards against pid reuse: a pid recorded for a worker that died
+    may now belong to an unrelated process, which must never be signalled.
+    """
+    parts = job.split(":")
+    if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
+        return None
+    try:
+        cmdline = open(f"/proc/{parts[2]}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return None
+    return int(parts[2]) if b"msc_neuro_cli" in cmdline and b"worker" in cmdline else None
+
+
 class LocalBackend(Backend):
     description = "worker processes on this machine, --jobs at a time"
     blocking = True
@@ -89,26 +105,14 @@ class LocalBackend(Backend):
     def poll(self, job_ids: list[str]) -> dict[str, JobStatus]:
         """Local jobs are alive while their process exists on this host."""
         host = os.uname().nodename
-        found = {}
-        for job in job_ids:
-            parts = job.split(":")
-            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
-                continue
-            try:
-                os.kill(int(parts[2]), 0)
-                found[job] = JobStatus("running")
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                found[job] = JobStatus("running")
-        return found
+        return {job: JobStatus("running") for job in job_ids if _worker_pid(job, host) is not None}
 
     def cancel(self, job_ids: list[str]) -> None:
         host = os.uname().nodename
         for job in job_ids:
-            parts = job.split(":")
-            if len(parts) == 3 and parts[1] == host and parts[2].isdigit():
+            pid = _worker_pid(job, host)
+            if pid is not None:
                 try:
-                    os.kill(int(parts[2]), signal.SIGTERM)
+                    os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
