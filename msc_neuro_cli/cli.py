@@ -55,6 +55,7 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Resubmit only failed or lost runs."),
     wait: bool = typer.Option(False, "--wait", help="Cluster backends: follow the sweep until it ends."),
     only: Optional[List[int]] = typer.Option(None, "--run", help="Only these run indices (repeatable)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", help="Override a profile key: --set cores=2 (repeatable)."),
     manifest: Path = _manifest_option(),
     store: Path = _store_option(),
 ):
@@ -65,7 +66,7 @@ def run(
     """
     from .submit import run_experiment
     code = run_experiment(experiment, backend, jobs, dry_run, force, retry_failed, wait, only,
-                          manifest, store, console)
+                          manifest, store, console, overrides)
     raise typer.Exit(code)
 
 

@@ -12,40 +12,13 @@ from rich.table import Table
 from .backends import Backend, Submission
 from .errors import BackendError, ManifestError, NeuroError
 from .manifest import Manifest, load_manifest
-from .params import resolve_params
 from .plan import RunPlan, plan_experiment
+from .profiles import parse_overrides, resolve_backend
 from .results import run_summaries
 from .store import RunStore
 
 RETRYABLE = ("failed", "lost", "interrupted", "cancelled")
 TERMINAL = ("finished", "failed", "lost", "interrupted", "cancelled")
-
-
-def resolve_backend(name: str, manifest: Manifest, regs) -> Backend:
-    """A backend name or a profile name (manifest ``profiles:``) -> configured backend."""
-    profile: dict[str, Any] = {}
-    backend_name = name
-    if name in manifest.profiles:
-        profile = dict(manifest.profiles[name] or {})
-        backend_name = profile.pop("backend", None)
-        if not backend_name:
-            raise ManifestError(f"{manifest.path}: profiles.{name}: missing key 'backend'")
-    elif name in regs.backends.profiles:
-        profile = dict(regs.backends.profiles[name])
-        backend_name = profile.pop("backend")
-    try:
-        cls = regs.backends.get(backend_name)
-    except NeuroError as exc:
-        profiles = ", ".join(sorted(manifest.profiles)) or "none"
-        raise BackendError(f"{exc}; manifest profiles: {profiles}") from None
-    try:
-        params = resolve_params(cls.PARAMS, profile, lambda key: f"{manifest.path}: profiles.{name}"
-                                + (f".{key}" if key else ""))
-    except ValueError as exc:
-        raise ManifestError(str(exc)) from None
-    backend = cls(name, params)
-    backend.plugin_name = backend_name
-    return backend
 
 
 def _check_datasets(plans: list[RunPlan], regs, exp) -> None:
@@ -115,7 +88,7 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
 
 def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force: bool,
                    retry_failed: bool, wait: bool, only, manifest_path: Path, store_path: Path,
-                   console: Console) -> int:
+                   console: Console, overrides: list[str] | None = None) -> int:
     from .plugins import registries
 
     regs = registries()
@@ -128,7 +101,7 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
             raise NeuroError(f"experiment {exp.key} has no run {missing[0]} (runs: "
                              f"{', '.join(str(p.run_id.run) for p in plans)})")
         plans = [p for p in plans if p.run_id.run in set(only)]
-    backend = resolve_backend(backend_name, manifest, regs)
+    backend = resolve_backend(backend_name, manifest, regs, parse_overrides(overrides))
     _check_datasets(plans, regs, exp)
     store = RunStore(store_path)
     if dry_run:

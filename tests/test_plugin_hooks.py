@@ -50,7 +50,7 @@ def test_register_backends():
     from msc_neuro_cli.backends import Backend
     from msc_neuro_cli.manifest import Manifest
     from msc_neuro_cli.params import Param
-    from msc_neuro_cli.submit import resolve_backend
+    from msc_neuro_cli.profiles import resolve_backend
 
     class Echo(Backend):
         PARAMS = {"queue": Param(str, "short")}
