@@ -36,7 +36,8 @@ engines-down:
 # Images for the docker backend. BASE_IMAGE overrides the base (e.g. neuro-base:bookworm made by
 # engines-up where no registry is reachable); CA_BUNDLE passes a CA bundle to pip as a build secret.
 DOCKER ?= $(shell test -x /usr/bin/docker && echo /usr/bin/docker || echo docker)
-DOCKER_BUILD = DOCKER_BUILDKIT=1 $(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(if $(CA_BUNDLE),--secret id=ca,src=$(CA_BUNDLE))
+comma := ,
+DOCKER_BUILD = DOCKER_BUILDKIT=1 $(DOCKER) build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) $(if $(CA_BUNDLE),--secret id=ca$(comma)src=$(CA_BUNDLE))
 
 docker:
 	$(DOCKER_BUILD) -t neuro:cpu .
