@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,13 @@ def make_plugin_dist(site: Path, dist: str, module: str, source: str, entry: str
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.3.1\n")
     (info / "entry_points.txt").write_text(f"[neuro.plugins]\n{entry or dist} = {module}\n")
+
+
+def wait_for(what: str, check, timeout: float = 120, every: float = 0.3):
+    """Poll ``check()`` until it returns something truthy (returned) or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+    return value

@@ -14,18 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.testing import TINY_MANIFEST, neuro
+from msc_neuro_cli.testing import TINY_MANIFEST, neuro, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(what: str, check, timeout: float = 120, every: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
-    return value
 
 
 def read_state(path: Path) -> dict:

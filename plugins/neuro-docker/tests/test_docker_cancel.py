@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from msc_neuro_cli.testing import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -25,20 +26,8 @@ def core_testkit():
 
 
 def neuro(*args, cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "msc_neuro_cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if proc.returncode != 0:
-        raise AssertionError(f"neuro {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def wait_for(what: str, check, timeout: float = 120, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
-    return value
+    from msc_neuro_cli.testing import neuro as run_cli
+    return run_cli(*args, cwd=cwd, timeout=300, check=True)
 
 
 def test_running_container_cancelled(docker_client, tmp_path):
