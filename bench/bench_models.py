@@ -38,7 +38,10 @@ from msc_neuro_cli.metrics import summarise  # noqa: E402
 from msc_neuro_cli.store import RunStore  # noqa: E402
 
 LABELS = {"hsm": "HSM (Baseline 4 settings)", "lnln": "LNLN", "conv_sep": "conv + separable readout",
-          "klindt": "Klindt et al. 2017", "gaussian_readout": "Klindt core + Gaussian readout"}
+          "klindt": "Klindt et al. 2017 (16 filters)", "gaussian_readout": "Gaussian readout (16 filters)",
+          "klindt48": "Klindt et al. 2017 (48 filters)", "gaussian_readout48": "Gaussian readout (48 filters)"}
+DEFAULT = ["hsm", "lnln", "conv_sep", "klindt", "gaussian_readout"]
+FULL = {"klindt": "klindt48", "gaussian_readout": "gaussian_readout48"}  # --full: experiments.yaml's sizes
 QUICK = {"epochs": 2, "reps": 2}
 
 
@@ -49,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {QUICK['epochs']} epochs x {QUICK['reps']} repetitions")
     parser.add_argument("--store", type=Path, help="run store (default <tmp>/neuro-bench/e{epochs}_r{reps})")
-    parser.add_argument("--models", nargs="+", choices=list(LABELS), help="only these experiments")
+    parser.add_argument("--full", action="store_true",
+                        help="the full-size Klindt and Gaussian-readout networks (48 filters; slow on a CPU)")
+    parser.add_argument("--models", nargs="+", choices=list(LABELS), metavar="EXP",
+                        help=f"only these experiments of bench/models.yaml ({', '.join(LABELS)})")
     parser.add_argument("--force", action="store_true", help="retrain runs already finished in the store")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
@@ -104,6 +110,12 @@ def run_experiment(name: str, manifest: Path, store: Path, force: bool) -> float
     return time.time() - started
 
 
+def _finished(store: Path, name: str) -> bool:
+    rs = RunStore(store)
+    runs = [rid for rid in rs.run_ids() if rid.experiment == name]
+    return bool(runs) and all(rs.read_record(rid) is not None for rid in runs)
+
+
 def records(store: Path, name: str) -> list[dict]:
     """The finished records of one experiment (one run each here)."""
     rs = RunStore(store)
@@ -114,7 +126,7 @@ def records(store: Path, name: str) -> list[dict]:
     return found
 
 
-def dataset_ceilings(manifest: dict) -> dict[str, float]:
+def dataset_ceilings(manifest: dict) -> dict:
     """Noise ceilings of the benchmark's dataset, mean over neurons.
 
     cc_max: Schoppe et al.'s CCmax from the raw validation repeats alone (the highest correlation
@@ -132,7 +144,7 @@ def dataset_ceilings(manifest: dict) -> dict[str, float]:
     return {"cc_max": ceilings.nanmean(ceilings.cc_max(raw)),
             "truth": ceilings.nanmean(ceilings.cc_abs(raw, rates)),
             "truth_meta": float(meta["ceiling"]["mean_correlation_rates_vs_trial_average"]),
-            "cc_max_per_neuron": ceilings.cc_max(raw)}
+            "cc_max_per_neuron": ceilings.cc_max(raw), "repeats": raw.shape[0]}
 
 
 def summary_row(name: str, recs: list[dict], ceil: dict) -> dict:
@@ -159,7 +171,8 @@ def format_table(rows: list[dict], markdown: bool) -> str:
     cells = [[fmt.format(row[key]) for key, _, fmt in COLUMNS] for row in rows]
     heads = [head for _, head, _ in COLUMNS]
     if markdown:
-        lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(heads))) + "|"]
+        rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(heads))) + "|"
+        lines = ["| " + " | ".join(heads) + " |", rule]
         lines += ["| " + " | ".join(c) + " |" for c in cells]
         return "\n".join(lines)
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
@@ -174,20 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     epochs = args.epochs or (QUICK["epochs"] if args.quick else manifest["defaults"]["training"]["epochs"])
     reps = args.reps or (QUICK["reps"] if args.quick else manifest["defaults"]["repetitions"])
     store = (args.store or Path(tempfile.gettempdir()) / "neuro-bench" / f"e{epochs}_r{reps}").resolve()
-    names = args.models or list(manifest["experiments"])
+    names = args.models or [FULL.get(n, n) if args.full else n for n in DEFAULT]
     run_manifest = budgeted_manifest(manifest, epochs, reps, store)
 
     walls = {}
     for name in names:
-        walls[name] = run_experiment(name, run_manifest, store, args.force)
+        reused = not args.force and _finished(store, name)
+        wall = run_experiment(name, run_manifest, store, args.force)
+        walls[name] = "reused" if reused else f"{wall:.0f}"
     ceil = dataset_ceilings(manifest)
     rows = [summary_row(name, records(store, name), ceil) for name in names]
 
     print()
     print(f"Validation correlation on the synthetic dataset (data/synthetic, {reps} repetitions per model),")
-    print(f"every model trained for the same budget: {epochs} epochs, batch 16, Adam lr 1e-3, Poisson loss.")
+    train = manifest["defaults"]["training"]
+    print(f"every model trained for the same budget: {epochs} epochs, batch {train['batch_size']}, "
+          f"Adam lr {train['learning_rate']:g}, {train['loss']} loss.")
     print("Equal budget, not convergence: the numbers rank the models at this budget only.")
-    print(f"Noise ceiling: CCmax (Schoppe et al. 2016, from the 10 raw repeats) = {ceil['cc_max']:.3f}; "
+    print(f"Noise ceiling: CCmax (Schoppe et al. 2016, from the {ceil['repeats']} raw repeats) = {ceil['cc_max']:.3f}; "
           f"ground truth (noise-free rates vs trial average) = {ceil['truth']:.3f} "
           f"(meta.json: {ceil['truth_meta']:.3f}).")
     print("median/CCmax and median/true: the median over repetitions divided by those ceilings; CCnorm: "
@@ -197,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(rows, args.markdown))
     print()
-    print("wall time per experiment (s, including CLI start-up): "
-          + ", ".join(f"{n} {w:.0f}" for n, w in walls.items()))
+    print("wall time of this invocation per experiment (s, including CLI start-up; 'reused': finished "
+          "earlier in this store): " + ", ".join(f"{n} {w}" for n, w in walls.items()))
     return 0
 
 
