@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from .backends import Backend, Submission
-from .errors import BackendError, ManifestError, NeuroError
-from .manifest import Manifest, load_manifest
+from .errors import NeuroError
+from .manifest import load_manifest
 from .plan import RunPlan, plan_experiment
 from .profiles import parse_overrides, resolve_backend
 from .results import run_summaries
