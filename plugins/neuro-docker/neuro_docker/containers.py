@@ -95,6 +95,9 @@ def container_status(state: str, inspected: dict[str, Any] | None = None) -> Job
             return JobStatus("failed", code, f"container is dead: {info.get('Error') or 'no reason given'}")
         if code == 0:
             return JobStatus("finished", 0, "")
+        if code == 137:  # SIGKILL; Docker does not always set OOMKilled when the kernel's OOM killer acts
+            return JobStatus("failed", code, "killed by SIGKILL (exit 137), most likely out of memory "
+                             "(raise the profile's memory)")
         return JobStatus("failed", code, info.get("Error") or f"worker exited {code}")
     return JobStatus("running", None, f"unknown container state {state!r}")
 
