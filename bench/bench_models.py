@@ -106,7 +106,8 @@ def run_experiment(name: str, manifest: Path, store: Path, force: bool) -> float
     print(f"$ {' '.join(cmd)}", flush=True)
     result = subprocess.run(cmd, cwd=REPO, env=env)
     if result.returncode != 0:
-        raise SystemExit(f"bench: `neuro run {name}` failed with exit code {result.returncode}")
+        raise SystemExit(f"bench: `neuro run {name}` failed with exit code {result.returncode} (a store trained "
+                         "with another manifest needs --force or another --store)")
     return time.time() - started
 
 
