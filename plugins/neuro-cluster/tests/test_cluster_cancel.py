@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from msc_neuro_cli import testing
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
-
-
-def core_testkit():
-    """The core's test kit (tiny dataset, tiny manifest)."""
-    from msc_neuro_cli import testing
-    return testing
 
 
 def neuro(*args, cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -48,7 +44,7 @@ def wait_for(what: str, check, timeout: float = 120, every: float = 0.5):
 
 
 def write_manifest(tmp_path: Path, profiles: str, epochs: int = 6) -> Path:
-    kit = core_testkit()
+    kit = testing
     data = kit.write_tiny_dataset(tmp_path / "tinydata")
     manifest = kit.TINY_MANIFEST.format(data=data).replace("epochs: 6", f"epochs: {epochs}")
     (tmp_path / "experiments.yaml").write_text(manifest + "profiles:\n" + profiles)

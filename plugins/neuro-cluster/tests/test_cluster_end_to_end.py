@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from msc_neuro_cli import testing
+
 from cluster_engine_access import require_engine
 
 pytestmark = pytest.mark.slow
@@ -18,12 +20,6 @@ REPO = Path(__file__).resolve().parents[3]
 RELEASE = {"qsub": ["qrls"], "slurm": ["scontrol", "release"]}
 HOLD = {"qsub": ["-h"], "slurm": ["--hold"]}
 ENGINE = {"qsub": "sge", "slurm": "slurm"}
-
-
-def core_testkit():
-    """The core's test kit (tiny dataset, tiny manifest)."""
-    from msc_neuro_cli import testing
-    return testing
 
 
 def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -38,7 +34,7 @@ def status(cwd: Path) -> dict[str, dict]:
 @pytest.mark.parametrize("backend", ["qsub", "slurm"])
 def test_sweep_fails_then_finishes_with_retry(backend, tmp_path, monkeypatch):
     require_engine(ENGINE[backend], monkeypatch)
-    kit = core_testkit()
+    kit = testing
     data = kit.write_tiny_dataset(tmp_path / "tinydata")
     manifest = kit.TINY_MANIFEST.format(data=data) + (
         f"profiles:\n  held:\n    backend: {backend}\n    extra: {json.dumps(HOLD[backend])}\n")

@@ -9,7 +9,6 @@ raw_validation_set}.npy`` (float32) plus ``meta.json`` and ``ground_truth/valida
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .checksums import sha256_file
 from . import ground_truth as gt
 from .natural_images import dead_leaves
 
@@ -77,14 +77,6 @@ def generate(seed: int = 0, n_train: int = 1800, n_val: int = 50, repeats: int =
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     """Write atomically: a temporary file in the same folder, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +128,7 @@ def write(data: dict[str, Any], out: Path) -> dict[str, Any]:
             "definition": "mean over neurons of Pearson r between the noise-free expected validation "
                           "rates (ground_truth/validation_rates.npy) and validation_set (mean over repeats)",
         },
-        "sha256": {name: _sha256(path) for name, path in files.items()},
+        "sha256": {name: sha256_file(path) for name, path in files.items()},
     }
     tmp = out / ".meta.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from msc_neuro_cli import testing
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
 CPU_IMAGE = os.environ.get("NEURO_CPU_IMAGE", "neuro:cpu")
 UID = 1000 if os.geteuid() == 0 else os.geteuid()
-
-
-def core_testkit():
-    """The core's test kit (tiny dataset, tiny manifest)."""
-    from msc_neuro_cli import testing
-    return testing
 
 
 def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -41,7 +37,7 @@ def test_sweep_in_containers(docker_client, tmp_path):
         docker_client.images.get(CPU_IMAGE)
     except docker.errors.ImageNotFound:
         pytest.fail(f"image {CPU_IMAGE} is missing: build it with `make docker`")
-    kit = core_testkit()
+    kit = testing
     data = kit.write_tiny_dataset(tmp_path / "tinydata")
     manifest = kit.TINY_MANIFEST.format(data=data) + (
         f"profiles:\n  tight:\n    backend: docker\n    image: {CPU_IMAGE}\n    memory: 40M\n"
