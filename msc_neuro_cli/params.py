@@ -89,3 +89,11 @@ def resolve_params(declared: Mapping[str, Param], given: Mapping[str, Any],
         else:
             out[key] = spec.default
     return out
+
+
+# Keys every model component accepts (declared here, not in engine.component, so that validating
+# a manifest does not import TensorFlow).
+COMMON_PARAMS: dict[str, Param] = {
+    "activation": Param(str, "lin", "output nonlinearity (an activation plugin name)"),
+    "regularizers": Param(dict, None, "mapping regularizer name -> strength, e.g. {l2: 0.1}"),
+}

@@ -15,10 +15,9 @@ from typing import Any
 
 from . import __version__
 from .datasets import PREPROCESS_PARAMS
-from .engine.component import COMMON_PARAMS
 from .errors import ManifestError, RegistryError
 from .manifest import Experiment, Where
-from .params import Param, resolve_params
+from .params import COMMON_PARAMS, Param, resolve_params
 from .store import RunId, check_component
 
 TRAINING_PARAMS: dict[str, Param] = {
@@ -36,6 +35,25 @@ TRAINING_PARAMS: dict[str, Param] = {
     "xla": Param(bool, True, "compile the training loop with XLA"),
     "correlation_nan_mode": Param(str, "zero-NaNs", "NaN handling of per-neuron correlation",
                                   choices=("zero-NaNs", "filter-NaNs", "filter-low-std-gold")),
+    "optimizer": Param(str, "adam", "adam (the seed's) or lbfgs (full-batch, for small models)",
+                       choices=("adam", "lbfgs")),
+    "lbfgs_memory": Param(int, 10, "L-BFGS: correction pairs kept (history size)", minimum=1),
+    "precision": Param(str, "float32", "float32, or mixed_bfloat16 (bfloat16 compute, float32 weights)",
+                       choices=("float32", "mixed_bfloat16")),
+    "early_stopping": Param(dict, None, "off (the seed) or {validation_fraction, patience, "
+                            "lr_decay_steps, lr_decay_factor, restore_best, check_every}"),
+}
+
+EARLY_STOPPING_PARAMS: dict[str, Param] = {
+    "validation_fraction": Param(float, 0.1, "fraction of the training rows held out to monitor",
+                                 minimum=0.0, maximum=0.9),
+    "patience": Param(int, 5, "checks without improvement before a decay step (or the stop)", minimum=1),
+    "check_every": Param(int, 10, "epochs between checks of the held-out loss", minimum=1),
+    "lr_decay_steps": Param(int, 0, "times the learning rate is multiplied by lr_decay_factor "
+                            "before a repetition stops", minimum=0),
+    "lr_decay_factor": Param(float, 0.3, "learning-rate factor of a decay step", minimum=0.0, maximum=1.0),
+    "restore_best": Param(bool, True, "end with the weights of the best check"),
+    "min_delta": Param(float, 0.0, "improvement of the held-out loss that counts", minimum=0.0),
 }
 
 _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -142,6 +160,12 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
     tw = Where(w.file, getattr(exp.training, "line", w.line), f"{w.key}.training")
     training = _with_params(TRAINING_PARAMS, _located(substitute(exp.training, values, tw), exp.training), tw)
     _lookup(regs.components.losses, training["loss"], tw.child(exp.training, "loss"))
+    if training["early_stopping"] is not None:
+        given = training["early_stopping"]
+        ew = tw.child(exp.training, "early_stopping")
+        if not isinstance(given, dict):
+            raise ew.error("expected a mapping of early-stopping options")
+        training["early_stopping"] = _with_params(EARLY_STOPPING_PARAMS, given, ew)
     if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
             isinstance(training["replicas"], int) and training["replicas"] < 1:
         raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")

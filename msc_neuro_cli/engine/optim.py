@@ -18,6 +18,10 @@ class ReplicatedAdam:
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
         self.step = tf.Variable(0.0, trainable=False, dtype=tf.float32)
+        # Per-replica learning-rate factor: early stopping decays it, or sets it to 0 to freeze a
+        # replica whose training has ended while the others go on.
+        replicas = int(self.variables[0].shape[0]) if self.variables else 1
+        self.lr_scale = tf.Variable(tf.ones((replicas,)), trainable=False)
 
     def apply(self, grads) -> None:
         self.step.assign_add(1.0)
@@ -26,14 +30,17 @@ class ReplicatedAdam:
         for var, g, m, v in zip(self.variables, grads, self.m, self.v):
             m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
             v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
-            var.assign_sub(step_size * m / (tf.sqrt(v) + self.epsilon))
+            scale = tf.reshape(self.lr_scale, [-1] + [1] * (len(var.shape) - 1))
+            var.assign_sub(step_size * scale * m / (tf.sqrt(v) + self.epsilon))
 
     def state(self) -> dict:
         return {"m": [m.numpy() for m in self.m], "v": [v.numpy() for v in self.v],
-                "step": float(self.step.numpy())}
+                "step": float(self.step.numpy()), "lr_scale": self.lr_scale.numpy()}
 
     def load_state(self, state: dict) -> None:
         for slot, values in ((self.m, state["m"]), (self.v, state["v"])):
             for var, value in zip(slot, values):
                 var.assign(value)
         self.step.assign(state["step"])
+        if state.get("lr_scale") is not None:
+            self.lr_scale.assign(state["lr_scale"])

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from ..metrics import per_neuron_correlation
 from . import placement
+from .early_stopping import EarlyStopping, EarlyStoppingOptions, check_epochs, holdout_split
 from .replica_group import ReplicaGroup, clone_layers
 from .shuffling import batch_layout, epoch_orders
 
@@ -37,6 +38,10 @@ class TrainingConfig:
     loss: str = "poisson"
     xla: bool = True
     correlation_nan_mode: str = "zero-NaNs"
+    optimizer: str = "adam"
+    lbfgs_memory: int = 10
+    precision: str = "float32"
+    early_stopping: dict | None = None
     # Speed only (results do not depend on them): replica groups trained concurrently (None: one
     # per core on CPU, one on GPU); TensorFlow thread pools, applied only if TF has not started yet.
     replica_groups: int | None = None
@@ -73,12 +78,20 @@ class ReplicatedTrainer:
         self.replicas = len(self.seeds)
         if layers and layers[0].replicas != self.replicas:
             raise ValueError(f"{len(self.seeds)} seeds for a model of {layers[0].replicas} replicas")
+        if neuron_mean is None:  # the seed: mean of each output over every row passed to train
+            neuron_mean = np.concatenate([train_y, val_y]).mean(axis=0)
+        self.early_stopping: EarlyStopping | None = None
+        if config.early_stopping:
+            options = EarlyStoppingOptions(**config.early_stopping)
+            keep, held = holdout_split(len(train_x), options.validation_fraction)
+            self.held_out = (train_x[held], train_y[held], None if train_mask is None else train_mask[held])
+            train_x, train_y = train_x[keep], train_y[keep]
+            train_mask = None if train_mask is None else train_mask[keep]
+            self.early_stopping = EarlyStopping(options, self.replicas)
         self.n_rows = len(train_x)
         self.batches, self.padded_rows = batch_layout(self.n_rows, config.batch_size, config.partial_batch)
         self.val_x, self.val_y, self.val_mask = val_x, val_y, val_mask
         self.train_x_np, self.train_y_np, self.train_mask_np = train_x, train_y, train_mask
-        if neuron_mean is None:  # the seed: mean of each output over every row passed to train
-            neuron_mean = np.concatenate([train_y, val_y]).mean(axis=0)
         self.data = {
             "x": tf.constant(train_x, tf.float32),
             "y": tf.constant(train_y, tf.float32),
@@ -137,23 +150,66 @@ class ReplicatedTrainer:
 
         return np.concatenate(self._map(run_group))
 
+    @property
+    def completed(self) -> bool:
+        """Trained to the last epoch, or every replica stopped early."""
+        stopped = self.early_stopping is not None and self.early_stopping.all_stopped
+        return self.epoch >= self.config.epochs or stopped
+
     def train(self, on_summary: Callable[[Summary], bool | None] | None = None,
               on_progress: Callable[[int], None] | None = None) -> None:
-        """Train to ``config.epochs``; ``on_summary`` returning True stops early (interrupt)."""
-        marks = [m for m in summary_epochs(self.config.epochs, self.config.summary_every) if m >= self.epoch]
+        """Train to ``config.epochs`` (or until early stopping ends every replica); ``on_summary``
+        returning True stops at once (an interrupt: resumable, nothing restored)."""
+        summaries = set(summary_epochs(self.config.epochs, self.config.summary_every))
+        checks = set()
+        if self.early_stopping is not None:
+            checks = set(check_epochs(self.config.epochs, self.early_stopping.options.check_every))
         self._push()  # the run's layers may have been set from outside (initialise, load_state)
         try:
-            for mark in marks:
+            for mark in sorted(m for m in summaries | checks if m >= self.epoch):
+                if self.completed:
+                    break
                 while self.epoch <= mark:
                     n = min(mark + 1 - self.epoch, MAX_EPOCHS_PER_CALL)
                     loss = self._run(self.epoch, n)
                     self.epoch += n
                     if on_progress:
                         on_progress(self.epoch)
-                if on_summary and on_summary(self.summary(mark, loss)):
+                if mark in checks:
+                    self._check_held_out(mark)
+                if (mark in summaries or self.completed) and on_summary and on_summary(self.summary(mark, loss)):
                     return
         finally:
             self._pull()
+        if self.early_stopping is not None and self.completed:
+            self._restore_best()
+
+    # ------------------------------------------------------------------ early stopping
+    def held_out_loss(self) -> np.ndarray:
+        """Each replica's data loss (R,) on the held-out rows (no penalty, no dropout)."""
+        x, y, mask = self.held_out
+        pred = self.predict(x)
+        tiled = np.broadcast_to(y, pred.shape)
+        mask = np.ones_like(pred) if mask is None else np.broadcast_to(mask, pred.shape)
+        loss = self.loss_fn(tf.constant(tiled, tf.float32), tf.constant(pred, tf.float32),
+                            tf.constant(mask, tf.float32), self.data["neuron_mean"])
+        return np.asarray(loss)
+
+    def _check_held_out(self, epoch: int) -> None:
+        self._pull()
+        weights = [v.numpy() for v in self._all_variables()]
+        self.early_stopping.check(epoch, self.held_out_loss(), weights)
+        self._set_lr_scale(self.early_stopping.lr_scale)
+
+    def _set_lr_scale(self, scale: np.ndarray) -> None:
+        for group in self.groups:
+            group.optimizer.lr_scale.assign(scale[group.start:group.stop])
+
+    def _restore_best(self) -> None:
+        current = [v.numpy() for v in self._all_variables()]
+        for var, value in zip(self._all_variables(), self.early_stopping.final_weights(current)):
+            var.assign(value)
+        self._push()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Every replica's predictions (R, rows, neurons), from the compiled forward pass."""
@@ -174,9 +230,13 @@ class ReplicatedTrainer:
         opt = [group.optimizer.state() for group in self.groups]
         joined = {slot: [np.concatenate(parts) for parts in zip(*(o[slot] for o in opt))]
                   for slot in ("m", "v")}
-        return {"epoch": self.epoch, "weights": [v.numpy() for v in self.variables],
-                "non_trainable": [v.numpy() for layer in self.layers for v in layer.non_trainable_weights],
-                "optimizer": {**joined, "step": opt[0]["step"]}}
+        state = {"epoch": self.epoch, "weights": [v.numpy() for v in self.variables],
+                 "non_trainable": [v.numpy() for layer in self.layers for v in layer.non_trainable_weights],
+                 "optimizer": {**joined, "step": opt[0]["step"],
+                               "lr_scale": np.concatenate([o["lr_scale"] for o in opt])}}
+        if self.early_stopping is not None:
+            state["early_stopping"] = self.early_stopping.state()
+        return state
 
     def load_state(self, state: dict) -> None:
         for var, value in zip(self.variables, state["weights"]):
@@ -189,5 +249,9 @@ class ReplicatedTrainer:
             group.optimizer.load_state({
                 "m": [m[group.start:group.stop] for m in state["optimizer"]["m"]],
                 "v": [v[group.start:group.stop] for v in state["optimizer"]["v"]],
-                "step": state["optimizer"]["step"]})
+                "step": state["optimizer"]["step"],
+                "lr_scale": None if state["optimizer"].get("lr_scale") is None
+                else state["optimizer"]["lr_scale"][group.start:group.stop]})
+        if self.early_stopping is not None and state.get("early_stopping"):
+            self.early_stopping.load_state(state["early_stopping"])
         self.epoch = int(state["epoch"])

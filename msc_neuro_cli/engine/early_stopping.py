@@ -1,0 +1,127 @@
+"""Early stopping on a held-out part of the training set, per replica (off by default, as in the seed).
+
+Every ``check_every`` epochs each replica's data loss on the held-out rows is compared with its best
+so far. After ``patience`` checks without an improvement of at least ``min_delta`` the replica's
+learning rate is multiplied by ``lr_decay_factor`` (up to ``lr_decay_steps`` times, patience
+restarting each time); when no decay step is left the replica stops: its learning rate becomes 0
+while the other replicas go on, and training ends when every replica has stopped. With
+``restore_best`` each replica ends with the weights of its best check.
+
+Each replica's decisions depend only on its own held-out loss, so results do not depend on how
+many repetitions train together. The held-out rows are the same for every replica (a fixed draw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HOLDOUT_SEED = 20161  # fixed: the split must not depend on the repetitions' seeds
+
+
+def holdout_split(n_rows: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows kept for training, rows held out), both sorted; at least one row in each."""
+    held = int(round(n_rows * fraction))
+    if held < 1 or held >= n_rows:
+        raise ValueError(f"early_stopping.validation_fraction {fraction} of {n_rows} training rows "
+                         f"leaves {held} held-out rows; need at least 1 and fewer than {n_rows}")
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(n_rows)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def check_epochs(epochs: int, every: int) -> list[int]:
+    """Epochs (0-based, inclusive) after which the held-out loss is checked; always the last."""
+    marks = list(range(every - 1, epochs, every))
+    if not marks or marks[-1] != epochs - 1:
+        marks.append(epochs - 1)
+    return marks
+
+
+@dataclass
+class EarlyStoppingOptions:
+    validation_fraction: float = 0.1
+    patience: int = 5
+    check_every: int = 10
+    lr_decay_steps: int = 0
+    lr_decay_factor: float = 0.3
+    restore_best: bool = True
+    min_delta: float = 0.0
+
+
+class EarlyStopping:
+    """Per-replica bookkeeping; the trainer supplies losses and weights, and applies the outcome."""
+
+    def __init__(self, options: EarlyStoppingOptions, replicas: int):
+        self.options = options
+        self.best_loss = np.full(replicas, np.inf)
+        self.best_epoch = np.full(replicas, -1, np.int64)
+        self.wait = np.zeros(replicas, np.int64)
+        self.decays = np.zeros(replicas, np.int64)
+        self.lr_scale = np.ones(replicas, np.float32)
+        self.stopped_epoch = np.full(replicas, -1, np.int64)  # -1: still training
+        self.best_weights: list[np.ndarray] | None = None
+
+    @property
+    def active(self) -> np.ndarray:
+        return self.stopped_epoch < 0
+
+    @property
+    def all_stopped(self) -> bool:
+        return not self.active.any()
+
+    def check(self, epoch: int, held_loss: np.ndarray, weights: list[np.ndarray]) -> None:
+        """Record a check after ``epoch``; ``weights`` are every weight (R, ...) right now."""
+        opt = self.options
+        held_loss = np.asarray(held_loss, np.float64)
+        improved = self.active & np.isfinite(held_loss) & (held_loss < self.best_loss - opt.min_delta)
+        if self.best_weights is None:
+            self.best_weights = [np.array(w, copy=True) for w in weights]
+        for best, now in zip(self.best_weights, weights):
+            best[improved] = now[improved]
+        self.best_loss = np.where(improved, held_loss, self.best_loss)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        self.wait = np.where(improved, 0, self.wait + self.active)
+        exhausted = self.active & (self.wait >= opt.patience)
+        decay = exhausted & (self.decays < opt.lr_decay_steps)
+        self.decays = self.decays + decay
+        self.wait = np.where(decay, 0, self.wait)
+        self.lr_scale = np.where(decay, self.lr_scale * opt.lr_decay_factor, self.lr_scale).astype(np.float32)
+        stop = exhausted & ~decay
+        self.stopped_epoch = np.where(stop, epoch, self.stopped_epoch)
+        self.lr_scale = np.where(self.active, self.lr_scale, 0.0).astype(np.float32)
+
+    def final_weights(self, weights: list[np.ndarray]) -> list[np.ndarray]:
+        """The weights each replica ends with: its best check's (restore_best) or the current ones."""
+        if not self.options.restore_best or self.best_weights is None:
+            return weights
+        has_best = self.best_epoch >= 0
+        out = []
+        for best, now in zip(self.best_weights, weights):
+            chosen = np.array(now, copy=True)
+            chosen[has_best] = best[has_best]
+            out.append(chosen)
+        return out
+
+    def report(self, replica: int, epochs_run: int) -> dict:
+        stopped = int(self.stopped_epoch[replica])
+        return {"best_epoch": int(self.best_epoch[replica]),
+                "best_held_out_loss": float(self.best_loss[replica]),
+                "stopped_epoch": stopped if stopped >= 0 else None,
+                "epochs_trained": stopped + 1 if stopped >= 0 else epochs_run,
+                "lr_decays": int(self.decays[replica]),
+                "restored_best": bool(self.options.restore_best and self.best_epoch[replica] >= 0)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "wait": self.wait,
+                  "decays": self.decays, "lr_scale": self.lr_scale, "stopped_epoch": self.stopped_epoch}
+        for i, w in enumerate(self.best_weights or []):
+            arrays[f"best_w{i}"] = w
+        return arrays
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name in ("best_loss", "best_epoch", "wait", "decays", "lr_scale", "stopped_epoch"):
+            setattr(self, name, np.array(arrays[name]))
+        weights = sorted((k for k in arrays if k.startswith("best_w")), key=lambda k: int(k[6:]))
+        self.best_weights = [np.array(arrays[k]) for k in weights] or None
