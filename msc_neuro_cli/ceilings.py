@@ -26,7 +26,7 @@ def _raw(raw) -> np.ndarray:
     if raw.shape[1] < 2:
         raise ValueError(f"noise ceilings need at least 2 images, got {raw.shape[1]}")
     if not np.all(np.isfinite(raw)):
-        raise ValueError("raw repeats contain NaN or inf (split merged regions with merge.region_raw)")
+        raise ValueError("raw repeats contain NaN or inf (split merged regions with msc_neuro_cli.scoring.region_blocks)")
     return raw
 
 

@@ -107,20 +107,26 @@ def cancel(
 def export_metrics(
     experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
-    per_neuron: bool = typer.Option(False, "--per-neuron", help="One row per neuron."),
+    per_neuron: bool = typer.Option(False, "--per-neuron", help="One row per neuron (with its noise ceilings)."),
+    summary: bool = typer.Option(False, "--summary", help="One row per run: median, p90, p10 over repetitions."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
     store: Path = _store_option(),
 ):
     """Export one row per (experiment, run, repetition) with hyperparameters and metrics.
 
+    Metrics: validation/training correlation and, for datasets with repeats, cc_abs, cc_norm,
+    feve, eve, fraction_of_oracle and fraction_of_ceiling (docs/metrics.md).
     Example: [bold]neuro export-metrics demo --format csv -o demo.csv[/bold]
     """
-    from .results import metric_rows, selected_runs, to_csv
+    from .results import metric_rows, selected_runs, summary_rows, to_csv
     from .store import RunStore
     if fmt not in ("csv", "json"):
         raise NeuroError(f"--format must be csv or json, got {fmt!r}")
+    if summary and per_neuron:
+        raise NeuroError("--summary and --per-neuron cannot be combined")
     s = RunStore(store)
-    rows = metric_rows(s, selected_runs(s, experiments), per_neuron)
+    chosen = selected_runs(s, experiments)
+    rows = summary_rows(s, chosen) if summary else metric_rows(s, chosen, per_neuron)
     text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1) + "\n"
     if out:
         from .fsutil import atomic_write_bytes

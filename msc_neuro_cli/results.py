@@ -10,7 +10,11 @@ import socket
 from typing import Any, Iterable
 
 from .metrics import summarise
+from .scoring import PER_NEURON, SCORES, summarise_reps
 from .store import RunId, RunStore
+
+# per-neuron export: the neuron's noise ceilings next to its scores
+NEURON_CEILINGS = ("cc_max", "oracle_jackknife", "oracle_conservative", "explainable_variance_fraction")
 
 
 def selected_runs(store: RunStore, experiments: Iterable[str] | None) -> list[tuple[RunId, dict]]:
@@ -71,12 +75,52 @@ def metric_rows(store: RunStore, runs: list[tuple[RunId, dict]], per_neuron: boo
             if per_neuron:
                 val = result["val_correlation_per_neuron"]
                 train = result["train_correlation_per_neuron"]
+                extra = _neuron_scores(result, len(val))
                 for n, (v, t) in enumerate(zip(val, train)):
-                    rows.append({**base, "neuron": n, "val_correlation": v, "train_correlation": t})
+                    rows.append({**base, "neuron": n, "val_correlation": v, "train_correlation": t,
+                                 **{k: column[n] for k, column in extra.items()}})
             else:
+                scores = result.get("scores") or {}
                 rows.append({**base, "val_correlation": result["val_correlation"],
                              "train_correlation": result["train_correlation"],
-                             "epochs": result["epochs"], "seconds": result["seconds"]})
+                             "epochs": result["epochs"], "seconds": result["seconds"],
+                             **{k: scores.get(k) for k in SCORES}})
+    return rows
+
+
+def _neuron_scores(result: dict, n: int) -> dict[str, list]:
+    """Per-neuron columns from the noise-ceiling scores: region, scores, ceilings (None if absent)."""
+    scores = result.get("scores_per_neuron") or {}
+    table = result.get("ceilings") or {}
+    ceilings = table.get("per_neuron") or {}
+    regions = [name for name, width in (table.get("neurons") or []) for _ in range(width)]
+    out = {"region": regions if len(regions) == n else [None] * n}
+    for key in PER_NEURON:
+        out[key] = scores.get(key) or [None] * n
+    for key in NEURON_CEILINGS:
+        out[key] = ceilings.get(key) or [None] * n
+    return out
+
+
+def summary_rows(store: RunStore, runs: list[tuple[RunId, dict]]) -> list[dict]:
+    """One row per run: median, p90 and p10 over finished repetitions of every metric."""
+    rows = []
+    for rid, spec in runs:
+        reps = [r for _, r in sorted(store.finished_reps(rid).items())]
+        row = {"experiment": spec["experiment"], "folder": spec["folder"], "exp": spec["exp"],
+               "run": spec["run"], "name": spec["name"], "reps": len(reps), "reps_total": len(spec["seeds"])}
+        row.update({f"hp_{k}": _scalar(v) for k, v in spec["hyperparameters"].items()})
+        stats = {"val_correlation": summarise(r["val_correlation"] for r in reps),
+                 "train_correlation": summarise(r["train_correlation"] for r in reps)}
+        scored = summarise_reps(reps)
+        stats.update({k: scored.get("scores", {}).get(k, {}) for k in SCORES})
+        for metric, values in stats.items():
+            for q in ("median", "p90", "p10"):
+                value = values.get(q)
+                row[f"{metric}_{q}"] = None if value is None or value != value else value
+        ceil_means = (scored.get("ceilings") or {}).get("mean") or {}
+        row.update({f"ceiling_{k}": ceil_means.get(k) for k in NEURON_CEILINGS})
+        rows.append(row)
     return rows
 
 

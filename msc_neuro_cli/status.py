@@ -44,13 +44,27 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
     rows = []
     for rid, spec in runs:
         state = states[str(rid)]
+        record = store.read_record(rid) if state.get("state") == "finished" else None
         rows.append({"run_id": str(rid), "experiment": spec["experiment"], "name": spec["name"],
                      "state": state.get("state", "planned"), "epoch": state.get("epoch", 0),
                      "epochs": spec["training"]["epochs"], "reps_done": len(store.finished_reps(rid)),
                      "reps_total": len(spec["seeds"]), "backend": state.get("backend"),
                      "job_id": state.get("job_id"), "last_val_correlation": state.get("last_val_correlation"),
-                     "exit_code": state.get("exit_code"), "error": state.get("error")})
+                     "exit_code": state.get("exit_code"), "error": state.get("error"),
+                     **record_scores(record)})
     return rows
+
+
+def record_scores(record: dict | None) -> dict:
+    """A finished run's medians over repetitions: validation correlation, fraction of the noise
+    ceiling (slope of r against CCmax) and CCnorm; None without a record or without repeats."""
+    record = record or {}
+
+    def median(value):
+        return value.get("median") if isinstance(value, dict) else None
+    return {"val_correlation": median(record.get("val_correlation")),
+            "fraction_of_ceiling": median(record.get("fraction_of_ceiling")),
+            "cc_norm": median((record.get("scores") or {}).get("cc_norm"))}
 
 
 def state_backend_class(name: str | None, regs, plugin: str | None = None) -> str | None:
@@ -64,19 +78,25 @@ def state_backend_class(name: str | None, regs, plugin: str | None = None) -> st
     return regs.backends.profiles.get(name, {}).get("backend")
 
 
+def _number(value, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.3f}"
+
+
 def print_status(rows: list[dict], console: Console) -> None:
     if not rows:
         console.print("no runs in the store yet (start one with `neuro run EXPERIMENT`)")
         return
     table = Table(title="runs")
-    for col in ("run id", "name", "state", "epoch", "reps", "backend", "job", "val r"):
+    for col in ("run id", "name", "state", "epoch", "reps", "backend", "job", "val r", "r/ceiling"):
         table.add_column(col)
     for row in rows:
         colour = COLOURS.get(row["state"], "white")
-        corr = row["last_val_correlation"]
+        corr = row.get("val_correlation")  # finished: median over repetitions; else the latest summary
+        corr = row["last_val_correlation"] if corr is None else corr
         table.add_row(row["run_id"], row["name"], f"[{colour}]{row['state']}[/{colour}]",
                       f"{row['epoch']}/{row['epochs']}", f"{row['reps_done']}/{row['reps_total']}",
-                      row["backend"] or "-", str(row["job_id"] or "-"), "-" if corr is None else f"{corr:.3f}")
+                      row["backend"] or "-", str(row["job_id"] or "-"), _number(corr),
+                      _number(row.get("fraction_of_ceiling"), ""))  # --json also has cc_norm
     console.print(table)
     for row in rows:
         if row["state"] in ("failed", "lost") and row.get("error"):

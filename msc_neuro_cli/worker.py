@@ -22,6 +22,7 @@ from .errors import NeuroError, StoreError
 from .fsutil import atomic_write_bytes
 from .metrics import mean_correlation, summarise
 from .provenance import git_commit, versions
+from .scoring import score_replicas, summarise_reps
 from .store import RunId, RunStore
 
 def _checkpoint_seconds() -> float:
@@ -144,7 +145,8 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
     threads = os.environ.get("NEURO_THREADS", "")
     config = TrainingConfig(**{k: tcfg[k] for k in (
         "epochs", "batch_size", "learning_rate", "beta1", "beta2", "epsilon", "summary_every",
-        "partial_batch", "loss", "xla", "correlation_nan_mode")},
+        "partial_batch", "loss", "xla", "correlation_nan_mode", "optimizer", "lbfgs_memory",
+        "precision", "early_stopping") if k in tcfg},
         replica_groups=int(threads) if threads.isdigit() and int(threads) > 0 else None)
     specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
     layers = assemble(specs, data.input_dims, data.n_neurons, len(reps), comps)
@@ -165,7 +167,10 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
 
     def on_summary(summary) -> bool:
         nonlocal last_checkpoint
+        early = trainer.early_stopping
         for j in range(len(reps)):
+            if early is not None and 0 <= early.stopped_epoch[j] < summary.epoch:
+                continue  # this repetition stopped early: its curve ends there
             train_c = mean_correlation(summary.train_correlation[j])
             val_c = mean_correlation(summary.val_correlation[j])
             curves[j].append({"epoch": summary.epoch, "loss": float(summary.loss[j]),
@@ -187,10 +192,11 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
     for train_w, test_w in writers.values():
         train_w.close()
         test_w.close()
-    if trainer.epoch < config.epochs:
+    if not trainer.completed:
         return False
     seconds = time.time() - t0
     final = trainer.summary(trainer.epoch - 1, np.zeros(len(reps)))
+    scored = score_replicas(data, trainer.predict(data.val_x))  # noise-ceiling scores per replica
     for j, rep in enumerate(reps):
         path = store.model_path(rid, spec["name"], rep)
         tmp = path.with_name(f".{path.stem}.tmp.keras")
@@ -199,12 +205,14 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
         os.replace(tmp, path)
         store.write_rep(rid, rep, {
             "rep": rep, "seed": seeds[j], "epochs": trainer.epoch, "seconds": seconds,
+            **({"early_stopping": trainer.early_stopping.report(j, trainer.epoch)}
+               if trainer.early_stopping is not None else {}),
             "replicas_trained_together": len(reps), "dataset_sha256": data.checksum(),
             "val_correlation": mean_correlation(final.val_correlation[j]),
             "train_correlation": mean_correlation(final.train_correlation[j]),
             "val_correlation_per_neuron": final.val_correlation[j],
             "train_correlation_per_neuron": final.train_correlation[j],
-            "curve": curves[j], "model": str(path.relative_to(store.root)),
+            "curve": curves[j], "model": str(path.relative_to(store.root)), **scored[j],
         })
     try:
         checkpoint.unlink()
@@ -223,6 +231,8 @@ def _save_checkpoint(trainer, path: Path, reps: list[int], curves) -> None:
     arrays.update({f"m{i}": m for i, m in enumerate(state["optimizer"]["m"])})
     arrays.update({f"v{i}": v for i, v in enumerate(state["optimizer"]["v"])})
     arrays.update({f"n{i}": v for i, v in enumerate(state.get("non_trainable", []))})
+    arrays["lr_scale"] = state["optimizer"]["lr_scale"]
+    arrays.update({f"es_{k}": v for k, v in state.get("early_stopping", {}).items()})
     meta = {"epoch": state["epoch"], "step": state["optimizer"]["step"], "reps": reps,
             "count": len(state["weights"]), "non_trainable": len(state.get("non_trainable", [])), "curves": {str(k): v for k, v in curves.items()}}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
@@ -249,7 +259,9 @@ def _maybe_resume(trainer, path: Path, reps: list[int]) -> dict | None:
                                 "non_trainable": [npz[f"n{i}"] for i in range(meta.get("non_trainable", 0))],
                                 "optimizer": {"m": [npz[f"m{i}"] for i in range(n)],
                                               "v": [npz[f"v{i}"] for i in range(n)],
-                                              "step": meta["step"]}})
+                                              "step": meta["step"],
+                                              "lr_scale": npz["lr_scale"] if "lr_scale" in npz else None},
+                                "early_stopping": {k[3:]: npz[k] for k in npz.files if k.startswith("es_")}})
             return {int(k): v for k, v in meta["curves"].items()}
     except (OSError, KeyError, ValueError) as exc:
         raise StoreError(f"{path}: unreadable checkpoint ({exc}); delete it to restart the run") from None
@@ -271,6 +283,7 @@ def _finish(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
         "val_correlation": summarise(r["val_correlation"] for r in ordered),
         "train_correlation": summarise(r["train_correlation"] for r in ordered),
         "repetitions": ordered,
+        **summarise_reps(ordered),  # ceilings, scores, scores_per_region, fraction_of_ceiling
     }
     store.write_record(rid, record)
     ledger.append(store.ledger, f"{spec['folder']}/{spec['exp']}/{spec['name']}")

@@ -95,7 +95,7 @@ def curves_frame(selected: list[Run]) -> pd.DataFrame:
 def neurons_frame(selected: list[Run], ceilings: bool = True) -> pd.DataFrame:
     parts = []
     for run in selected:
-        info = dataset_info(run.spec) if ceilings else None
+        info = dataset_info(run.spec, run.record) if ceilings else None
         for rep in run.reps:
             if rep.val_per_neuron is None:
                 continue

@@ -90,7 +90,7 @@ def _per_neuron(group, run: Run, ceilings: bool) -> None:
     train = [r.train_per_neuron if r.train_per_neuron is not None else np.full(len(per[0]), np.nan)
              for r in run.reps]
     group["train_correlation_per_neuron"] = np.stack(train)
-    info = dataset_info(run.spec) if ceilings else None
+    info = dataset_info(run.spec, run.record) if ceilings else None
     if info is not None and info.region_of is not None and len(info.region_of) == len(per[0]):
         group["region"] = np.array([str(r) for r in info.region_of], dtype=h5_str())
         for name in CEILINGS:

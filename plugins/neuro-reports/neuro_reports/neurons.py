@@ -2,8 +2,10 @@
 
 The dataset is loaded exactly as the worker loaded it (``msc_neuro_cli.worker.load_dataset`` on
 the run's frozen spec). Ceilings come from :mod:`msc_neuro_cli.ceilings`, computed per region on
-that region's own raw repeats (regions have different repeat counts). A run whose dataset is no
-longer where its spec says gets no ceilings; the reason is kept for the report.
+that region's own raw repeats (regions have different repeat counts). A run whose record already
+holds its ceilings (``record["ceilings"]``, written by the worker since scores went into records)
+uses those and its dataset is not loaded. A run whose dataset is no longer where its spec says gets
+no ceilings; the reason is kept for the report.
 """
 
 from __future__ import annotations
@@ -43,14 +45,36 @@ class DatasetInfo:
 _CACHE: dict[str, DatasetInfo] = {}
 
 
-def dataset_info(spec: dict | None) -> DatasetInfo | None:
-    """Regions, ceilings and checksum of a run's dataset (cached per dataset spec); None for seed runs."""
+def dataset_info(spec: dict | None, record: dict | None = None) -> DatasetInfo | None:
+    """Regions, ceilings and checksum of a run's dataset (cached per dataset spec); None for seed runs.
+
+    The run's record is preferred when it holds the ceilings; older runs reload the dataset.
+    """
     if spec is None:
         return None
     key = json.dumps(spec.get("dataset"), sort_keys=True, default=str)
+    stored = _from_record(spec, record)
+    if stored is not None:
+        return _CACHE.setdefault(f"{key}|{stored.checksum}", stored)
     if key not in _CACHE:
         _CACHE[key] = _load(spec)
     return _CACHE[key]
+
+
+def _from_record(spec: dict, record: dict | None) -> DatasetInfo | None:
+    """DatasetInfo from the per-neuron ceilings a finished run's record holds (None if it has none)."""
+    table = (record or {}).get("ceilings") or {}
+    per_neuron = table.get("per_neuron") or {}
+    regions = [(str(r), int(n)) for r, n in table.get("neurons") or []]  # in column order
+    total = sum(n for _, n in regions)
+    if not regions or any(len(per_neuron.get(c) or []) != total for c in CEILINGS):
+        return None
+    info = DatasetInfo(spec["dataset"]["name"], regions, checksum=record.get("dataset_sha256"))
+    info.region_of = np.concatenate([np.full(n, r, dtype=object) for r, n in regions])
+    info.repeats = {r: int(k) for r, k in (table.get("repeats") or {}).items() if k is not None}
+    info.ceilings = {c: np.array([np.nan if v is None else v for v in per_neuron[c]], np.float64)
+                     for c in CEILINGS}
+    return info
 
 
 def _load(spec: dict) -> DatasetInfo:

@@ -85,7 +85,7 @@ def _references(runs: list[Run]) -> list[tuple[str, float]]:
     """Published values for the dataset and regions all these runs share (none if they differ)."""
     keys = set()
     for run in runs:
-        info = dataset_info(run.spec)
+        info = dataset_info(run.spec, run.record)
         if info is not None:
             keys.add((info.name, tuple(r for r, _ in info.regions)))
     if len(keys) != 1:
@@ -149,7 +149,7 @@ def _experiment_figures(report: Report, exp: str, runs: list[Run], ceiling: str,
 def _ceiling_figure(report: Report, exp: str, runs: list[Run], ceiling: str) -> list[str]:
     from .stats import fraction_of_ceiling
 
-    info = dataset_info(runs[0].spec)
+    info = dataset_info(runs[0].spec, runs[0].record)
     if info is None or ceiling not in info.ceilings:
         reason = info.error if info is not None and info.error else "runs from the seed's pipeline"
         report.notes.append(f"{exp}: no noise-ceiling figure ({reason})")
@@ -178,7 +178,7 @@ def _region_figure(report: Report, exp: str, runs: list[Run]) -> list[str]:
     groups = [(r.tick, per) for r in runs if (per := region_values(r))]
     if not groups:
         return []
-    info = dataset_info(runs[0].spec)
+    info = dataset_info(runs[0].spec, runs[0].record)
     path = figures.region_results(groups, anchors.region_anchors(info.name if info else None),
                                   report.out / f"regions_{exp}.png", f"{exp}: results per region")
     report.figures.append(path)
@@ -253,7 +253,7 @@ def _provenance(runs: list[Run]) -> str:
     rows = []
     for run in runs:
         record = run.record or {}
-        info = dataset_info(run.spec)
+        info = dataset_info(run.spec, run.record)
         vers = record.get("versions") or {}
         rows.append({"run": run.run_id, "source": run.source, "spec hash": (run.spec or {}).get("spec_hash"),
                      "manifest commit": record.get("manifest_commit"),

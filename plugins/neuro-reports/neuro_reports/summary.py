@@ -19,7 +19,7 @@ from .neurons import DEFAULT_CEILING, dataset_info, region_means
 
 def ceiling_fractions(run: Run, ceiling: str = DEFAULT_CEILING) -> np.ndarray:
     """Fraction of ceiling of each repetition (empty if the run has no per-neuron data or ceilings)."""
-    info = dataset_info(run.spec)
+    info = dataset_info(run.spec, run.record)
     values = info.ceilings.get(ceiling) if info is not None else None
     if values is None:
         return np.array([])
@@ -30,7 +30,7 @@ def ceiling_fractions(run: Run, ceiling: str = DEFAULT_CEILING) -> np.ndarray:
 
 def region_values(run: Run) -> dict[str, np.ndarray]:
     """Region -> per-repetition mean correlation over its neurons (plus "weighted"); {} for one region."""
-    info = dataset_info(run.spec)
+    info = dataset_info(run.spec, run.record)
     if info is None or len(info.regions) < 2:
         return {}
     per: dict[str, list[float]] = {}
