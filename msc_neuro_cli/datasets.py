@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import lazy_arrays as lazy
 from .errors import DatasetError
 from .params import Param
 
@@ -43,11 +44,21 @@ class Dataset:
         return int(self.train_y.shape[1])
 
     def checksum(self) -> str:
-        """SHA-256 over the arrays as trained on (after preprocessing)."""
+        """SHA-256 over the arrays as trained on (after preprocessing); lazy arrays are hashed in
+        row blocks, which gives the same digest as their in-memory bytes."""
         digest = hashlib.sha256()
         for array in (self.train_x, self.train_y, self.val_x, self.val_y):
-            digest.update(np.ascontiguousarray(array).tobytes())
+            if lazy.is_lazy(array):
+                for _, block in array.iter_blocks():
+                    digest.update(np.ascontiguousarray(block))  # the same bytes, without a copy
+            else:
+                digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the training arrays stay on disk (train with the streaming trainer)."""
+        return any(lazy.is_lazy(a) for a in (self.train_x, self.train_y, self.train_mask))
 
 
 class DatasetSource:
@@ -82,36 +93,73 @@ PREPROCESS_PARAMS = {
 }
 
 
-def _input_transform(mode: str, scale: float, reference: np.ndarray):
+def _mean_std(reference) -> tuple[float, float]:
+    """One scalar mean/std; lazy arrays blockwise in float64 (numpy arrays exactly as before)."""
+    if lazy.is_lazy(reference):
+        mean, var, _ = lazy.moments(reference)
+        return float(mean), float(np.sqrt(var))
+    return float(reference.mean()), float(reference.std())
+
+
+def _column_std(reference) -> np.ndarray:
+    if lazy.is_lazy(reference):
+        _, var, _ = lazy.moments(reference, axis=0)
+        return np.sqrt(var).astype(reference.dtype)  # divide in the array's precision, as in memory
+    return reference.std(axis=0)
+
+
+def _apply(array, sub=None, mul=None, div=None):
+    """((array - sub) * mul) / div as float32: applied now for numpy arrays, as rows are read for
+    lazy ones (same operations, same order, same precision)."""
+    if lazy.is_lazy(array):
+        if sub is None and mul is None and div is None and array.dtype == np.float32:
+            return array
+        return lazy.TransformedArray(array, sub, mul, div)
+    if sub is not None:
+        array = array - sub
+    if mul is not None:
+        array = array * mul
+    if div is not None:
+        array = array / div
+    return array.astype(np.float32)
+
+
+def _input_transform(mode: str, scale: float, reference) -> dict[str, Any]:
     if mode == "none":
-        return lambda a: a
+        return {}
     if mode == "scale":
-        return lambda a: a * scale
-    mean, std = float(reference.mean()), float(reference.std())
+        return {"mul": scale}
+    mean, std = _mean_std(reference)
     if std == 0:
         raise DatasetError("cannot normalise inputs: their standard deviation is 0")
     if mode == "zscore":
-        return lambda a: (a - mean) / std
-    return lambda a: a / std  # "std"
+        return {"sub": mean, "div": std}
+    return {"div": std}  # "std"
 
 
 def preprocess(data: Dataset, options: dict[str, Any]) -> Dataset:
-    """Apply the seed's input/output normalisations (``utils/data.py``)."""
+    """Apply the seed's input/output normalisations (``utils/data.py``).
+
+    Lazy (on-disk) arrays stay lazy: statistics are computed in row blocks (float64) and the
+    transform is applied as rows are read. Their statistics can differ from the in-memory ones in
+    the last float32 bit (numpy sums float32 arrays in float32).
+    """
     mode, scale, stats = options["inputs"], float(options["scale"]), options["stats"]
     if stats == "per_split":
-        train_x = _input_transform(mode, scale, data.train_x)(data.train_x)
-        val_x = _input_transform(mode, scale, data.val_x)(data.val_x)
+        train_x = _apply(data.train_x, **_input_transform(mode, scale, data.train_x))
+        val_x = _apply(data.val_x, **_input_transform(mode, scale, data.val_x))
     else:
         transform = _input_transform(mode, scale, data.train_x)
-        train_x, val_x = transform(data.train_x), transform(data.val_x)
+        train_x, val_x = _apply(data.train_x, **transform), _apply(data.val_x, **transform)
     train_y, val_y, raw = data.train_y, data.val_y, data.raw_validation
     if options["outputs"] == "std":
-        std = data.train_y.std(axis=0)
+        std = _column_std(data.train_y)
         std = np.where(std > 0, std, 1.0)
-        train_y, val_y = train_y / std, val_y / std
+        train_y, val_y = _apply(train_y, div=std), _apply(val_y, div=std)
         raw = raw / std if raw is not None else None
-    return Dataset(train_x.astype(np.float32), train_y.astype(np.float32), val_x.astype(np.float32),
-                   val_y.astype(np.float32), data.input_dims, raw, data.train_mask, data.val_mask,
+    else:
+        train_y, val_y = _apply(train_y), _apply(val_y)
+    return Dataset(train_x, train_y, val_x, val_y, data.input_dims, raw, data.train_mask, data.val_mask,
                    data.regions, data.meta)
 
 
@@ -123,7 +171,12 @@ def validate(data: Dataset, where: str) -> None:
             raise DatasetError(f"{where}: {name} must be 2-D (rows, columns), got shape {array.shape}")
         if not np.issubdtype(array.dtype, np.floating):
             raise DatasetError(f"{where}: {name} must hold floats, got dtype {array.dtype}")
-        if not np.all(np.isfinite(array)):
+        if lazy.is_lazy(array):  # blockwise, and name the file the rows come from
+            row = lazy.first_nonfinite(array)
+            if row is not None:
+                raise DatasetError(f"{where}: {name} contains NaN or inf values "
+                                   f"(first in row {row} of {array.describe()})")
+        elif not np.all(np.isfinite(array)):
             raise DatasetError(f"{where}: {name} contains NaN or inf values")
     if len(data.train_x) != len(data.train_y):
         raise DatasetError(f"{where}: {len(data.train_x)} training inputs but {len(data.train_y)} responses")

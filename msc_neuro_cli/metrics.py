@@ -58,3 +58,59 @@ def summarise(values) -> dict[str, float]:
         return {"median": float("nan"), "p90": float("nan"), "p10": float("nan"), "n": 0}
     return {"median": float(np.median(v)), "p90": float(np.percentile(v, 90)),
             "p10": float(np.percentile(v, 10)), "n": int(v.size)}
+
+
+class CorrelationAccumulator:
+    """:func:`per_neuron_correlation` over rows given in blocks (data too large to hold at once).
+
+    Keeps per neuron the masked count, means and centred sums of squares and cross products, and
+    merges each block's into them with the pairwise update of Chan et al. (weights = mask). This
+    is the same Pearson correlation as from the raw sums of x, y, x², y² and xy, without their
+    cancellation when a mean is large against the spread. Results match the one-pass-over-memory
+    function to float64 rounding, NaN modes included.
+    """
+
+    def __init__(self, n_neurons: int):
+        shape = (n_neurons,)
+        self.count = np.zeros(shape)
+        self.mean_t, self.mean_p = np.zeros(shape), np.zeros(shape)
+        self.m2_t, self.m2_p, self.co = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+
+    def add(self, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Add a block of rows (rows, neurons)."""
+        y_true = np.asarray(y_true, np.float64)
+        y_pred = np.asarray(y_pred, np.float64)
+        m = np.ones_like(y_true) if mask is None else np.asarray(mask, np.float64)
+        n_b = m.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mt_b = (m * y_true).sum(axis=0) / n_b
+            mp_b = (m * y_pred).sum(axis=0) / n_b
+            dt, dp = y_true - mt_b, y_pred - mp_b
+            m2t_b, m2p_b, co_b = (m * dt * dt).sum(axis=0), (m * dp * dp).sum(axis=0), (m * dt * dp).sum(axis=0)
+            total = self.count + n_b
+            frac = n_b / total
+            cross = self.count * frac  # count_a * n_b / total
+            d_t, d_p = mt_b - self.mean_t, mp_b - self.mean_p
+            take = n_b > 0  # neurons with no masked-in row in this block keep their sums
+            self.mean_t = np.where(take, self.mean_t + d_t * frac, self.mean_t)
+            self.mean_p = np.where(take, self.mean_p + d_p * frac, self.mean_p)
+            self.m2_t = np.where(take, self.m2_t + m2t_b + d_t * d_t * cross, self.m2_t)
+            self.m2_p = np.where(take, self.m2_p + m2p_b + d_p * d_p * cross, self.m2_p)
+            self.co = np.where(take, self.co + co_b + d_t * d_p * cross, self.co)
+        self.count = total
+
+    def result(self, mode: str = "zero-NaNs") -> np.ndarray:
+        """(neurons,) correlations with the NaN handling of :func:`per_neuron_correlation`."""
+        if mode not in NAN_MODES:
+            raise ValueError(f"unknown correlation NaN mode {mode!r} (known: {', '.join(NAN_MODES)})")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            empty = self.count == 0  # as in memory: 0/0 means make every sum NaN
+            m2_t = np.where(empty, np.nan, self.m2_t)
+            corr = np.where(empty, np.nan, self.co) / (np.sqrt(m2_t) * np.sqrt(np.where(empty, np.nan, self.m2_p)))
+            bad = ~np.isfinite(corr)
+            if mode == "zero-NaNs":
+                return np.where(bad, 0.0, corr)
+            corr = np.where(bad, np.nan, corr)
+            if mode == "filter-low-std-gold":
+                corr = np.where(np.sqrt(m2_t / self.count) < 1e-5, np.nan, corr)
+        return corr

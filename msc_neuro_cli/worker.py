@@ -136,7 +136,7 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
                  flag: _StopFlag) -> bool:
     from .engine.model import ComponentSpec, assemble, export_replica
     from .events import CORRELATION_TAG, ScalarWriter
-    from .engine.trainer import ReplicatedTrainer, TrainingConfig
+    from .engine.trainer import TrainingConfig
     from .plugins import registries
 
     comps = registries().components
@@ -150,9 +150,9 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
         replica_groups=int(threads) if threads.isdigit() and int(threads) > 0 else None)
     specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
     layers = assemble(specs, data.input_dims, data.n_neurons, len(reps), comps)
-    trainer = ReplicatedTrainer(layers, comps.losses.get(config.loss), config, seeds,
-                                data.train_x, data.train_y, data.val_x, data.val_y,
-                                data.train_mask, data.val_mask)
+    trainer = _trainer_class(config, data)(layers, comps.losses.get(config.loss), config, seeds,
+                                           data.train_x, data.train_y, data.val_x, data.val_y,
+                                           data.train_mask, data.val_mask)
     trainer.initialise()
     checkpoint = store.checkpoint_path(rid)
     resumed_curves = _maybe_resume(trainer, checkpoint, reps)
@@ -197,6 +197,7 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
     seconds = time.time() - t0
     final = trainer.summary(trainer.epoch - 1, np.zeros(len(reps)))
     scored = score_replicas(data, trainer.predict(data.val_x))  # noise-ceiling scores per replica
+    dataset_sha256 = data.checksum()  # once: a dataset on disk is read whole to hash it
     for j, rep in enumerate(reps):
         path = store.model_path(rid, spec["name"], rep)
         tmp = path.with_name(f".{path.stem}.tmp.keras")
@@ -207,7 +208,8 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
             "rep": rep, "seed": seeds[j], "epochs": trainer.epoch, "seconds": seconds,
             **({"early_stopping": trainer.early_stopping.report(j, trainer.epoch)}
                if trainer.early_stopping is not None else {}),
-            "replicas_trained_together": len(reps), "dataset_sha256": data.checksum(),
+            "replicas_trained_together": len(reps), "trainer": type(trainer).__name__,
+            "dataset_sha256": dataset_sha256,
             "val_correlation": mean_correlation(final.val_correlation[j]),
             "train_correlation": mean_correlation(final.train_correlation[j]),
             "val_correlation_per_neuron": final.val_correlation[j],
@@ -220,6 +222,18 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
         pass
     store.update_state(rid, reps_done=len(store.finished_reps(rid)))
     return True
+
+
+def _trainer_class(config, data: ds.Dataset):
+    """L-BFGS (full batch) if asked; a dataset left on disk streams; otherwise the in-memory trainer."""
+    if config.optimizer == "lbfgs":
+        from .engine.lbfgs import LbfgsTrainer
+        return LbfgsTrainer
+    if data.is_lazy:
+        from .engine.streaming import StreamingTrainer
+        return StreamingTrainer
+    from .engine.trainer import ReplicatedTrainer
+    return ReplicatedTrainer
 
 
 def _save_checkpoint(trainer, path: Path, reps: list[int], curves) -> None:

@@ -48,6 +48,9 @@ def open_source(name: str, pairs: list[str], base_dir: Path = Path(".")) -> tupl
 
 
 def _range(array: np.ndarray) -> tuple[float, float, float]:
+    from msc_neuro_cli import lazy_arrays
+    if lazy_arrays.is_lazy(array):  # a dataset left on disk: never read it whole
+        return lazy_arrays.finite_range(array)
     a = np.asarray(array, dtype=np.float64)
     a = a[np.isfinite(a)]
     return (float(a.min()), float(a.max()), float(a.mean())) if a.size else (np.nan, np.nan, np.nan)

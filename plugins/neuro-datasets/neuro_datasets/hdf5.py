@@ -8,9 +8,16 @@ Layout (format ``neuro-dataset`` version 1)::
     attrs: format, version, input_dims, regions (JSON), meta (JSON), provenance (JSON),
            sha256 (JSON: SHA-256 of each array's C-order float32 bytes)
 
-Arrays are stored contiguous and uncompressed, so the reader can memory-map them (``mmap: true``,
-the default): pages are read from disk as batches touch them and a dataset larger than memory
-can be opened. With ``mmap: false`` arrays are read into memory in row chunks.
+Arrays are stored contiguous and uncompressed: a block of rows is one contiguous byte range of
+the file (one read, no chunk index), and the in-memory reader can memory-map them.
+
+``in_memory`` decides how the arrays are held. ``true``: in memory (memory-mapped with ``mmap:
+true``, else read in row chunks), trained by the in-memory trainer. ``false``: lazy
+(:class:`msc_neuro_cli.lazy_arrays.H5Array`): the file stays open read-only while the dataset is
+used, row blocks are read as they are needed, and training streams blocks through the device
+(:mod:`msc_neuro_cli.engine.streaming`), so a dataset larger than memory trains. ``auto`` (the
+default): in memory when the arrays take at most IN_MEMORY_FRACTION of the memory this process
+can still allocate (training in memory holds about three copies), else lazy.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from msc_neuro_cli import lazy_arrays
 from msc_neuro_cli.datasets import Dataset, DatasetSource
 from msc_neuro_cli.errors import DatasetError
 from msc_neuro_cli.params import Param
@@ -32,6 +40,9 @@ from msc_neuro_cli.params import Param
 FORMAT, VERSION = "neuro-dataset", 1
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "raw_validation", "train_mask", "val_mask")
 ROW_CHUNK = 4096
+MAIN = ("train_x", "train_y", "val_x", "val_y")
+LAZY_ARRAYS = ("train_x", "train_y", "val_x", "val_y", "train_mask", "val_mask")  # raw repeats: small
+IN_MEMORY_FRACTION = 0.25
 
 
 def array_sha256(array: np.ndarray, rows: int = ROW_CHUNK) -> str:
@@ -98,38 +109,67 @@ def _chunked(dset: h5py.Dataset) -> np.ndarray:
     return out
 
 
-def read(path: Path, mmap: bool = True, verify: bool = False) -> Dataset:
-    """Open a container written by :func:`pack`."""
-    path = Path(path)
+def _open(path: Path) -> h5py.File:
     if not path.is_file():
         raise DatasetError(f"{path}: missing file")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise DatasetError(f"{path}: not a neuro dataset container (format attribute missing)")
-        if int(f.attrs.get("version", 0)) > VERSION:
-            raise DatasetError(f"{path}: container version {f.attrs['version']} is newer than this reader")
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise DatasetError(f"{path}: not a neuro dataset container (format attribute missing)")
+    if int(f.attrs.get("version", 0)) > VERSION:
+        version = f.attrs["version"]
+        f.close()
+        raise DatasetError(f"{path}: container version {version} is newer than this reader")
+    for name in MAIN:
+        if name not in f:
+            f.close()
+            raise DatasetError(f"{path}: array {name!r} missing")
+    return f
+
+
+def fits_in_memory(f: h5py.File, fraction: float | None = None) -> bool:
+    """Whether the container's arrays take at most ``fraction`` (IN_MEMORY_FRACTION) of the memory
+    this process can still allocate."""
+    fraction = IN_MEMORY_FRACTION if fraction is None else fraction
+    size = sum(f[name].size * 4 for name in ARRAYS if name in f)
+    return size <= fraction * lazy_arrays.memory_budget()
+
+
+def read(path: Path, mmap: bool = True, verify: bool = False, in_memory: bool | str = True) -> Dataset:
+    """Open a container written by :func:`pack`; ``in_memory``: True, False (lazy) or "auto"."""
+    path = Path(path)
+    f = _open(path)
+    if in_memory == "auto":
+        in_memory = fits_in_memory(f)
+    try:
         arrays = {}
         for name in ARRAYS:
-            if name in f:
-                dset = f[name]
-                arrays[name] = (_mapped(path, dset) if mmap else None)
-                if arrays[name] is None:
-                    arrays[name] = _chunked(dset)
-            elif name in ("train_x", "train_y", "val_x", "val_y"):
-                raise DatasetError(f"{path}: array {name!r} missing")
+            if name not in f:
+                continue
+            dset = f[name]
+            if not in_memory and name in LAZY_ARRAYS:
+                arrays[name] = lazy_arrays.H5Array(dset, path, name)
+                continue
+            arrays[name] = _mapped(path, dset) if mmap else None
+            if arrays[name] is None:
+                arrays[name] = _chunked(dset)
+            if name in MAIN and (row := lazy_arrays.first_nonfinite(arrays[name])) is not None:
+                raise DatasetError(f"{path}: array {name!r} contains NaN or inf values (first in row {row})")
         sums = json.loads(f.attrs.get("sha256", "{}"))
         dims = tuple(int(d) for d in f.attrs["input_dims"])
         regions = [(str(n), int(k)) for n, k in json.loads(f.attrs.get("regions", "[]"))]
         meta = json.loads(f.attrs.get("meta", "{}"))
         meta["provenance"] = json.loads(f.attrs.get("provenance", "{}"))
-    if verify:
-        for name, array in arrays.items():
-            if sums.get(name) != array_sha256(array):
-                raise DatasetError(f"{path}: array {name!r} does not match its stored SHA-256")
+        if verify:
+            for name, array in arrays.items():
+                if sums.get(name) != array_sha256(array):
+                    raise DatasetError(f"{path}: array {name!r} does not match its stored SHA-256")
+    finally:
+        if in_memory:
+            f.close()  # lazy arrays keep the file open (read-only) as long as they are referenced
     return Dataset(arrays["train_x"], arrays["train_y"], arrays["val_x"], arrays["val_y"], dims,
                    arrays.get("raw_validation"), arrays.get("train_mask"), arrays.get("val_mask"), regions, meta)
 
@@ -137,10 +177,14 @@ def read(path: Path, mmap: bool = True, verify: bool = False) -> Dataset:
 class Hdf5Dataset(DatasetSource):
     """A dataset packed into one HDF5 file by ``neuro data pack``."""
 
-    description = "one-file HDF5 container written by `neuro data pack` (memory-mapped reads)"
+    description = "one-file HDF5 container written by `neuro data pack` (in memory or streamed from disk)"
     PARAMS = {
         "path": Param(str, help="the .h5 file"),
-        "mmap": Param(bool, True, "memory-map the arrays instead of reading them into memory"),
+        "in_memory": Param((bool, str), "auto", "hold the arrays in memory (true), read row blocks from the "
+                           "file as training needs them (false: data larger than memory), or decide "
+                           "by the memory available (auto)",
+                           choices=(True, False, "auto", "true", "false")),
+        "mmap": Param(bool, True, "in memory: memory-map the arrays instead of reading them"),
         "verify": Param(bool, False, "check every array against its stored SHA-256 when loading"),
     }
 
@@ -150,5 +194,7 @@ class Hdf5Dataset(DatasetSource):
             raise DatasetError(f"{path}: missing file")
 
     def load(self) -> Dataset:
+        mode = self.params.get("in_memory", "auto")
+        in_memory = mode if isinstance(mode, bool) else {"auto": "auto", "true": True, "false": False}[mode]
         return read(self.resolve(self.params["path"]), bool(self.params.get("mmap", True)),
-                    bool(self.params.get("verify", False)))
+                    bool(self.params.get("verify", False)), in_memory)
