@@ -1,6 +1,7 @@
 """Benchmark: the replicated engine against plain Keras ``model.fit`` on the thesis HSM (Baseline 4).
 
     .venv/bin/python bench/bench_trainer.py [--quick] [--rounds N] [--window SECONDS]
+                                             [--precision P] [--no-xla]
 
 Each configuration (baseline, engine R=1, engine R=25) lives in its own worker process (clean peak
 memory, its own thread settings); the parent runs their timed windows interleaved, round by round,
@@ -8,6 +9,10 @@ so all three see the same machine load, and reports medians over rounds of repet
 second. Compilation and warm-up are timed separately. Then a short profile, the model's FLOPs
 against measured matrix-product rates, and the estimated wall time of the thesis Baseline 4
 (25 repetitions x 35000 epochs). The last line is ``speedup R=1 <a>x R=25 <b>x``.
+
+One more engine configuration, at R=25 in ``--precision`` (default mixed_bfloat16; float32 leaves it
+out), runs interleaved with the others and is reported against the baseline and against float32 at
+the same R; the last line stays float32. ``--no-xla`` runs every engine configuration without XLA.
 
 Data are random, shaped like Antolik region 1: 1800 training and 50 validation images of 31x31
 pixels, 103 neurons.
@@ -75,12 +80,12 @@ class EngineWorker:
         self.replicas = args.replicas
         layers = assemble(specs, (SIDE, SIDE, 1), NEURONS, self.replicas, reg)
         config = TrainingConfig(epochs=0, batch_size=BATCH, learning_rate=1e-3, summary_every=10**9,
-                                replica_groups=args.groups)
+                                replica_groups=args.groups, precision=args.precision, xla=not args.no_xla)
         self.trainer = ReplicatedTrainer(layers, reg.losses.get("poisson"), config,
                                          list(range(self.replicas)), *_data())
         self.trainer.initialise()
         import tensorflow as tf
-        self.info = {"groups": len(self.trainer.groups),
+        self.info = {"groups": len(self.trainer.groups), "precision": args.precision, "xla": not args.no_xla,
                      "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                      "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
 
@@ -226,6 +231,9 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5, quick 2)")
     parser.add_argument("--window", type=float, default=None, help="seconds per timed window (default 5, quick 2)")
     parser.add_argument("--replicas", type=int, default=25, help="R of the large engine configuration")
+    parser.add_argument("--precision", default="mixed_bfloat16", choices=["float32", "mixed_bfloat16"],
+                        help="precision of the extra engine configuration at R=--replicas (float32: none)")
+    parser.add_argument("--no-xla", action="store_true", help="engine without XLA (TensorFlow ops, oneDNN)")
     parser.add_argument("--worker", choices=["baseline", "engine", "matmul"], help=argparse.SUPPRESS)
     parser.add_argument("--groups", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--intra", type=int, default=None, help=argparse.SUPPRESS)
@@ -233,17 +241,24 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         sys.path.insert(0, HERE)
+        if args.worker != "engine":
+            args.precision = "float32"
         worker_main(args)
         return
     rounds = args.rounds or (2 if args.quick else 5)
     window = args.window or (2.0 if args.quick else 5.0)
     load0 = os.getloadavg()
     print(f"bench: HSM Baseline 4 on random data {ROWS}x{SIDE * SIDE} -> {NEURONS} neurons, batch {BATCH}; "
-          f"{os.cpu_count()} CPUs, load average {load0[0]:.1f}", flush=True)
+          f"{os.cpu_count()} CPUs, load average {load0[0]:.1f}" + (", engine without XLA" if args.no_xla else ""),
+          flush=True)
 
+    engine = ["--worker", "engine"] + (["--no-xla"] if args.no_xla else [])
     configs = [("baseline model.fit", ["--worker", "baseline"]),
-               ("engine R=1", ["--worker", "engine", "--replicas", "1"]),
-               (f"engine R={args.replicas}", ["--worker", "engine", "--replicas", str(args.replicas)])]
+               ("engine R=1", [*engine, "--replicas", "1", "--precision", "float32"]),
+               (f"engine R={args.replicas}", [*engine, "--replicas", str(args.replicas), "--precision", "float32"])]
+    if args.precision != "float32":
+        configs.append((f"engine R={args.replicas} {args.precision}",
+                        [*engine, "--replicas", str(args.replicas), "--precision", args.precision]))
     workers = []
     for label, extra in configs:
         start = time.perf_counter()
@@ -281,14 +296,19 @@ def main(argv=None) -> None:
               f"| {st['peak_rss_mb']:.0f} | {fmt_hours(THESIS_REPS * THESIS_EPOCHS / med)} |")
     print("(per CPU-second rates, vs baseline: " + ", ".join(
         f"{w.label} {statistics.median(w.cpu_rates) / base_cpu:.1f}x" for w in workers[1:]) + ")")
+    if len(workers) > 3:  # the low-precision configuration against float32 at the same R, round by round
+        paired = [lo / hi for lo, hi in zip(workers[3].rates, workers[2].rates)]
+        print(f"{workers[3].label} vs float32 at R={args.replicas}: {speedups[3] / speedups[2]:.2f}x "
+              f"(per round {', '.join(f'{p:.2f}' for p in paired)})")
 
     # Where the time goes.
-    print("\nprofile of one compiled call (XLA operations, summed over threads):")
-    profiled = [(f"engine R={args.replicas}", args.replicas, 4)]
-    if not args.quick:
+    profiled = [] if args.no_xla else [(f"engine R={args.replicas}", args.replicas, 4)]  # profiles XLA ops
+    if not args.quick and not args.no_xla:
         profiled.append(("engine R=1", 1, 20))
+    if profiled:
+        print("\nprofile of one compiled call (XLA operations, summed over threads):")
     for label, replicas, epochs in profiled:
-        pw = Worker(label, ["--worker", "engine", "--replicas", str(replicas)],
+        pw = Worker(label, [*engine, "--replicas", str(replicas), "--precision", "float32"],
                     env={"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true")})
         prof = pw.ask(f"profile {epochs}")
         pw.ask_quit()
@@ -303,7 +323,7 @@ def main(argv=None) -> None:
     flops = model_flops_per_rep_epoch()
     mm = Worker("matmul", ["--worker", "matmul"]).ready
     cores = os.cpu_count() or 1
-    best = max(statistics.median(w.rates) for w in workers[1:])
+    best = max(statistics.median(w.rates) for w in workers[1:3])  # float32 configurations
     achieved = best * flops["per_epoch"] / 1e9
     print(f"\nFLOPs per repetition-epoch: {flops['per_epoch'] / 1e6:.0f} M ({flops['steps']} steps x "
           f"{flops['per_step'] / 1e3:.0f} k; {100 * flops['dog_share']:.0f}% in the DoG layer's two products)")

@@ -15,12 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..params import Param
-
-COMMON_PARAMS: dict[str, Param] = {
-    "activation": Param(str, "lin", "output nonlinearity (an activation plugin name)"),
-    "regularizers": Param(dict, None, "mapping regularizer name -> strength, e.g. {l2: 0.1}"),
-}
+from ..params import COMMON_PARAMS, Param  # noqa: F401  (COMMON_PARAMS re-exported)
+from . import precision
 
 
 def _registry():
@@ -102,8 +98,12 @@ class ReplicatedLayer(keras.layers.Layer):
         self._activation = self.components().activations.get(self.params.get("activation", "lin"))
         super().build(input_shape)
 
-    def weight(self, name: str):
-        return self._vars[name]
+    def weight(self, name: str, exact: bool = False):
+        """Weight ``name`` as the forward pass uses it: the float32 variable, or inside a
+        mixed-precision forward pass its value cast to the low dtype (:mod:`.precision`).
+        ``exact=True`` always gives the float32 variable (for weights that parametrise a
+        construction, like Gaussian centres; cast the result to ``x.dtype`` before using it)."""
+        return self._vars[name] if exact else precision.read(self._vars[name])
 
     def initialise(self, rngs: list[np.random.Generator]) -> None:
         """Give each replica its own initial weights from its own random generator."""

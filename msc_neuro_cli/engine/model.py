@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from ..errors import ManifestError
 from ..params import resolve_params
+from . import precision as precision_ops
 from .component import COMMON_PARAMS, AddReplicaAxis, DropReplicaAxis, ReplicatedLayer
 
 _UNITS = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*?\s*)?N\s*$")
@@ -66,7 +67,12 @@ def assemble(specs: list[ComponentSpec], input_dims, n_neurons: int, replicas: i
     return layers
 
 
-def forward(layers: list[ReplicatedLayer], x, training: bool = False):
+def forward(layers: list[ReplicatedLayer], x, training: bool = False, precision: str = "float32"):
+    """(R, batch, features) -> (R, batch, neurons). ``precision`` other than float32 computes in a
+    low dtype and returns it in that dtype (:mod:`.precision`); float32 casts nothing."""
+    dtype = precision_ops.compute_dtype(precision)
+    if dtype is not None:
+        return precision_ops.forward(layers, x, training, dtype)
     for layer in layers:
         x = layer(x, training=training)
     return x

@@ -63,7 +63,7 @@ class ReplicaGroup:
     def _step(self, xb, yb, mb):
         # Name scopes let a profile attribute time (bench/xla_profile.py).
         with tf.GradientTape() as tape:
-            pred = model_ops.forward(self.layers, xb, training=True)
+            pred = self._forward(xb, training=True)
             with tf.name_scope("loss"):
                 data_loss = self.loss_fn(yb, pred, mb, self.data["neuron_mean"])  # (R,)
                 total = data_loss + model_ops.penalty(self.layers)
@@ -98,9 +98,17 @@ class ReplicaGroup:
             i += 1
         return epoch_loss / nb
 
+    def _forward(self, xb, training: bool):
+        """The model's predictions, float32 whatever precision computed them (the loss and the
+        metrics are always float32; see :mod:`.precision`)."""
+        precision = getattr(self.config, "precision", "float32")
+        pred = model_ops.forward(self.layers, xb, training=training, precision=precision)
+        self.forward_dtype = pred.dtype  # recorded while tracing: what the compiled loop computes in
+        return pred if precision == "float32" else tf.cast(pred, tf.float32)
+
     def _predict_rows(self, xb):
         xb = tf.broadcast_to(xb[None], (self.replicas, tf.shape(xb)[0], tf.shape(xb)[1]))
-        return model_ops.forward(self.layers, xb, training=False)
+        return self._forward(xb, training=False)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(replicas, rows, outputs); rows in fixed-size blocks so the function compiles once."""

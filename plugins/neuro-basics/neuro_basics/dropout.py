@@ -68,6 +68,6 @@ class DropoutMixin:
         weights_hash = tf.add_n([bit_hash(v.value) for v in self.trainable_variables])
         seeds = tf.stack([weights_hash, tf.fill([self.replicas], SALT)], axis=1)
         mask_rows = 1 if self.params.get("dropout_mask", "batch") == "batch" else rows
-        masks = dropout_masks(seeds, self.replicas, mask_rows, channels, rate)
+        masks = tf.cast(dropout_masks(seeds, self.replicas, mask_rows, channels, rate), out.dtype)
         grouped = tf.reshape(out, (self.replicas, rows, -1, channels))
         return tf.reshape(grouped * masks, tf.shape(out))

@@ -134,9 +134,10 @@ class DifferenceOfGaussians(ReplicatedLayer):
 
     def forward(self, x, training):
         height, width = self._hw()
-        filters = dog_filters_by_unit(self.weight("kernel"), height, width, self.params["impl_sigma"],
+        # Filters from the exact float32 parameters: bfloat16 centres would move by up to 1/8 pixel.
+        filters = dog_filters_by_unit(self.weight("kernel", exact=True), height, width, self.params["impl_sigma"],
                                       self.params["impl_concentric"], tuple(self.params["sigma_bounds"]))
-        return tf.matmul(x, filters, transpose_b=True) + self.weight("bias")[:, None, :]
+        return tf.matmul(x, tf.cast(filters, x.dtype), transpose_b=True) + self.weight("bias")[:, None, :]
 
     def regularized_weights(self, regularizer):
         return []  # NDN3: reg_initializer=None, the DoG parameters are never regularised
