@@ -84,7 +84,12 @@ def _replicas_per_round(spec: dict, data: ds.Dataset, n_todo: int) -> int:
     widest = max(layer.out_features for layer in probe)
     tcfg = spec["training"]
     _, padded = batch_layout(len(data.train_x), tcfg["batch_size"], tcfg["partial_batch"])
-    per_replica = placement.replica_bytes(n_weights, padded, data.train_x.shape[1], widest, tcfg["batch_size"])
+    if tcfg.get("optimizer") == "lbfgs":  # full batch and a history of 2m weight vectors
+        from .engine import lbfgs
+        per_replica = lbfgs.replica_bytes(n_weights, len(data.train_x), data.train_x.shape[1], widest,
+                                          tcfg.get("lbfgs_memory", 10))
+    else:
+        per_replica = placement.replica_bytes(n_weights, padded, data.train_x.shape[1], widest, tcfg["batch_size"])
     return placement.auto_replicas(n_todo, per_replica, placement.available_memory() // 2)
 
 
