@@ -16,11 +16,13 @@ import numpy as np
 NAN_MODES = ("zero-NaNs", "filter-NaNs", "filter-low-std-gold")
 
 
-def per_neuron_correlation(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None,
-                           mode: str = "zero-NaNs") -> np.ndarray:
-    """Correlation per column of (rows, neurons) arrays; returns (neurons,)."""
+def _check_mode(mode: str) -> None:
     if mode not in NAN_MODES:
         raise ValueError(f"unknown correlation NaN mode {mode!r} (known: {', '.join(NAN_MODES)})")
+
+
+def _masked_moments(y_true, y_pred, mask):
+    """Per column: masked count, means, and centred sums of squares and cross products."""
     y_true = np.asarray(y_true, np.float64)
     y_pred = np.asarray(y_pred, np.float64)
     m = np.ones_like(y_true) if mask is None else np.asarray(mask, np.float64)
@@ -29,19 +31,29 @@ def per_neuron_correlation(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndar
         mean_t = (m * y_true).sum(axis=0) / count
         mean_p = (m * y_pred).sum(axis=0) / count
         dt, dp = y_true - mean_t, y_pred - mean_p
-        cov = (m * dt * dp).sum(axis=0)
-        var_t = (m * dt * dt).sum(axis=0)
-        var_p = (m * dp * dp).sum(axis=0)
+        return (count, mean_t, mean_p, (m * dt * dt).sum(axis=0), (m * dp * dp).sum(axis=0),
+                (m * dt * dp).sum(axis=0))
+
+
+def _correlation(cov, var_t, var_p, count, mode: str) -> np.ndarray:
+    """Pearson correlation from centred sums, with the NaN handling of ``mode``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / (np.sqrt(var_t) * np.sqrt(var_p))
-    bad = ~np.isfinite(corr)
-    if mode == "zero-NaNs":
-        return np.where(bad, 0.0, corr)
-    corr = np.where(bad, np.nan, corr)
-    if mode == "filter-low-std-gold":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            std_t = np.sqrt(var_t / count)
-        corr = np.where(std_t < 1e-5, np.nan, corr)
+        bad = ~np.isfinite(corr)
+        if mode == "zero-NaNs":
+            return np.where(bad, 0.0, corr)
+        corr = np.where(bad, np.nan, corr)
+        if mode == "filter-low-std-gold":
+            corr = np.where(np.sqrt(var_t / count) < 1e-5, np.nan, corr)
     return corr
+
+
+def per_neuron_correlation(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None,
+                           mode: str = "zero-NaNs") -> np.ndarray:
+    """Correlation per column of (rows, neurons) arrays; returns (neurons,)."""
+    _check_mode(mode)
+    count, _, _, var_t, var_p, cov = _masked_moments(y_true, y_pred, mask)
+    return _correlation(cov, var_t, var_p, count, mode)
 
 
 def mean_correlation(corr: np.ndarray) -> float:
@@ -78,15 +90,8 @@ class CorrelationAccumulator:
 
     def add(self, y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None) -> None:
         """Add a block of rows (rows, neurons)."""
-        y_true = np.asarray(y_true, np.float64)
-        y_pred = np.asarray(y_pred, np.float64)
-        m = np.ones_like(y_true) if mask is None else np.asarray(mask, np.float64)
-        n_b = m.sum(axis=0)
+        n_b, mt_b, mp_b, m2t_b, m2p_b, co_b = _masked_moments(y_true, y_pred, mask)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mt_b = (m * y_true).sum(axis=0) / n_b
-            mp_b = (m * y_pred).sum(axis=0) / n_b
-            dt, dp = y_true - mt_b, y_pred - mp_b
-            m2t_b, m2p_b, co_b = (m * dt * dt).sum(axis=0), (m * dp * dp).sum(axis=0), (m * dt * dp).sum(axis=0)
             total = self.count + n_b
             frac = n_b / total
             cross = self.count * frac  # count_a * n_b / total
@@ -101,16 +106,7 @@ class CorrelationAccumulator:
 
     def result(self, mode: str = "zero-NaNs") -> np.ndarray:
         """(neurons,) correlations with the NaN handling of :func:`per_neuron_correlation`."""
-        if mode not in NAN_MODES:
-            raise ValueError(f"unknown correlation NaN mode {mode!r} (known: {', '.join(NAN_MODES)})")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            empty = self.count == 0  # as in memory: 0/0 means make every sum NaN
-            m2_t = np.where(empty, np.nan, self.m2_t)
-            corr = np.where(empty, np.nan, self.co) / (np.sqrt(m2_t) * np.sqrt(np.where(empty, np.nan, self.m2_p)))
-            bad = ~np.isfinite(corr)
-            if mode == "zero-NaNs":
-                return np.where(bad, 0.0, corr)
-            corr = np.where(bad, np.nan, corr)
-            if mode == "filter-low-std-gold":
-                corr = np.where(np.sqrt(m2_t / self.count) < 1e-5, np.nan, corr)
-        return corr
+        _check_mode(mode)
+        empty = self.count == 0  # as in memory: 0/0 means make every sum NaN
+        blank = lambda a: np.where(empty, np.nan, a)  # noqa: E731
+        return _correlation(blank(self.co), blank(self.m2_t), blank(self.m2_p), self.count, mode)
