@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"only these experiments of bench/models.yaml ({', '.join(LABELS)})")
     parser.add_argument("--force", action="store_true", help="retrain runs already finished in the store")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help=f"train each model until early stopping ends it ({EARLY_STOPPING}), "
+                             "--epochs being the cap: models compared near convergence")
+    parser.add_argument("--xla", action="store_true", help="compile with XLA (fast for the HSM and LNLN, "
+                        "minutes of compilation for the conv models on a CPU)")
     args = parser.parse_args(argv)
     for key in ("epochs", "reps"):
         value = getattr(args, key)
@@ -66,22 +71,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+EARLY_STOPPING = {"validation_fraction": 0.1, "patience": 5, "check_every": 10, "lr_decay_steps": 1,
+                  "lr_decay_factor": 0.3, "restore_best": True}
+
+
 def load_manifest() -> dict:
     with open(MANIFEST, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 
-def budgeted_manifest(manifest: dict, epochs: int, reps: int, store: Path) -> Path:
-    """The manifest itself when the budget is its own, else a copy (in the store) with that budget.
+def budgeted_manifest(manifest: dict, epochs: int, reps: int, store: Path, extra_training: dict | None = None) -> Path:
+    """The manifest itself when the budget is its own, else a copy (in the store) with that budget
+    and ``extra_training`` options (early stopping, XLA).
 
     The copy lives outside bench/, so the dataset path is made absolute.
     """
     defaults = manifest["defaults"]
-    if defaults["training"]["epochs"] == epochs and defaults["repetitions"] == reps \
+    if defaults["training"]["epochs"] == epochs and defaults["repetitions"] == reps and not extra_training \
             and not any("training" in e or "repetitions" in e for e in manifest["experiments"].values()):
         return MANIFEST
     copy = json.loads(json.dumps(manifest))
     copy["defaults"]["training"]["epochs"] = epochs
+    copy["defaults"]["training"].update(extra_training or {})
     copy["defaults"]["repetitions"] = reps
     for exp in copy["experiments"].values():
         exp.get("training", {}).pop("epochs", None)
@@ -155,8 +166,9 @@ def summary_row(name: str, recs: list[dict], ceil: dict) -> dict:
     ccnorm = [ceilings.nanmean(np.asarray(r["val_correlation_per_neuron"], np.float64) / ceil["cc_max_per_neuron"])
               for r in reps]
     seconds = sum(rec["worker_seconds"] for rec in recs) / len(reps)
+    trained = [r.get("early_stopping", {}).get("epochs_trained", r["epochs"]) for r in reps]
     return {"experiment": name, "model": LABELS.get(name, name), "reps": len(reps),
-            "epochs": reps[0]["epochs"], **stats, "rel_ccmax": stats["median"] / ceil["cc_max"],
+            "epochs": float(np.median(trained)), **stats, "rel_ccmax": stats["median"] / ceil["cc_max"],
             "rel_truth": stats["median"] / ceil["truth"], "ccnorm": float(np.median(ccnorm)),
             "train_corr": float(np.median([r["train_correlation"] for r in reps])),
             "seconds_per_rep": seconds}
@@ -165,7 +177,7 @@ def summary_row(name: str, recs: list[dict], ceil: dict) -> dict:
 COLUMNS = [("model", "model", "{}"), ("median", "median", "{:.3f}"), ("p90", "90th", "{:.3f}"),
            ("p10", "10th", "{:.3f}"), ("rel_ccmax", "median/CCmax", "{:.2f}"),
            ("rel_truth", "median/true", "{:.2f}"), ("ccnorm", "CCnorm", "{:.2f}"),
-           ("train_corr", "train", "{:.3f}"), ("seconds_per_rep", "s/rep", "{:.0f}")]
+           ("train_corr", "train", "{:.3f}"), ("epochs", "epochs", "{:.0f}"), ("seconds_per_rep", "s/rep", "{:.0f}")]
 
 
 def format_table(rows: list[dict], markdown: bool) -> str:
@@ -187,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     manifest = load_manifest()
     epochs = args.epochs or (QUICK["epochs"] if args.quick else manifest["defaults"]["training"]["epochs"])
     reps = args.reps or (QUICK["reps"] if args.quick else manifest["defaults"]["repetitions"])
-    store = (args.store or Path(tempfile.gettempdir()) / "neuro-bench" / f"e{epochs}_r{reps}").resolve()
+    extra = {**({"early_stopping": EARLY_STOPPING} if args.early_stopping else {}),
+             **({"xla": True} if args.xla else {})}
+    tag = ("_es" if args.early_stopping else "") + ("_xla" if args.xla else "")
+    store = (args.store or Path(tempfile.gettempdir()) / "neuro-bench" / f"e{epochs}_r{reps}{tag}").resolve()
     names = args.models or [FULL.get(n, n) if args.full else n for n in DEFAULT]
-    run_manifest = budgeted_manifest(manifest, epochs, reps, store)
+    run_manifest = budgeted_manifest(manifest, epochs, reps, store, extra)
 
     walls = {}
     for name in names:
@@ -202,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"Validation correlation on the synthetic dataset (data/synthetic, {reps} repetitions per model),")
     train = manifest["defaults"]["training"]
-    print(f"every model trained for the same budget: {epochs} epochs, batch {train['batch_size']}, "
-          f"Adam lr {train['learning_rate']:g}, {train['loss']} loss.")
-    print("Equal budget, not convergence: the numbers rank the models at this budget only.")
+    if args.early_stopping:
+        print(f"every model trained until early stopping ended it (at most {epochs} epochs; {EARLY_STOPPING}), "
+              f"batch {train['batch_size']}, Adam lr {train['learning_rate']:g}, {train['loss']} loss; "
+              "epochs: median epochs trained.")
+    else:
+        print(f"every model trained for the same budget: {epochs} epochs, batch {train['batch_size']}, "
+              f"Adam lr {train['learning_rate']:g}, {train['loss']} loss.")
+        print("Equal budget, not convergence: the numbers rank the models at this budget only.")
     print(f"Noise ceiling: CCmax (Schoppe et al. 2016, from the {ceil['repeats']} raw repeats) = {ceil['cc_max']:.3f}; "
           f"ground truth (noise-free rates vs trial average) = {ceil['truth']:.3f} "
           f"(meta.json: {ceil['truth_meta']:.3f}).")
