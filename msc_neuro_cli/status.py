@@ -87,15 +87,21 @@ def print_status(rows: list[dict], console: Console) -> None:
         console.print("no runs in the store yet (start one with `neuro run EXPERIMENT`)")
         return
     table = Table(title="runs")
-    for col in ("run id", "name", "state", "epoch", "reps", "backend", "job", "val r", "r/ceiling"):
-        table.add_column(col)
+    wide = console.width >= 100  # below that, backend and job are left to `status --json`
+    for col in ("run id", "name"):  # ids and names wrap rather than being cut
+        table.add_column(col, overflow="fold", min_width=11)
+    for col in ("state", "epoch", "reps") + (("backend", "job") if wide else ()):
+        table.add_column(col, overflow="fold")
+    for col in ("val r", "r/ceiling"):
+        table.add_column(col, no_wrap=True, justify="right")
     for row in rows:
         colour = COLOURS.get(row["state"], "white")
         corr = row.get("val_correlation")  # finished: median over repetitions; else the latest summary
         corr = row["last_val_correlation"] if corr is None else corr
+        where = (row["backend"] or "-", str(row["job_id"] or "-")) if wide else ()
         table.add_row(row["run_id"], row["name"], f"[{colour}]{row['state']}[/{colour}]",
                       f"{row['epoch']}/{row['epochs']}", f"{row['reps_done']}/{row['reps_total']}",
-                      row["backend"] or "-", str(row["job_id"] or "-"), _number(corr),
+                      *where, _number(corr),
                       _number(row.get("fraction_of_ceiling"), ""))  # --json also has cc_norm
     console.print(table)
     for row in rows:
