@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from . import batch_rows
 from . import model as model_ops
 from .optim import ReplicatedAdam
 
@@ -60,10 +61,12 @@ class ReplicaGroup:
         return [v.numpy() for v in self.all_variables()]
 
     # ------------------------------------------------------------------ compiled part
-    def _step(self, xb, yb, mb):
+    def _step(self, xb, yb, mb, valid=None):
+        """One optimiser step; ``valid`` (batch,) marks real rows (not padding) for batch statistics."""
         # Name scopes let a profile attribute time (bench/xla_profile.py).
         with tf.GradientTape() as tape:
-            pred = self._forward(xb, training=True)
+            with batch_rows.valid_rows(valid):
+                pred = self._forward(xb, training=True)
             with tf.name_scope("loss"):
                 data_loss = self.loss_fn(yb, pred, mb, self.data["neuron_mean"])  # (R,)
                 total = data_loss + model_ops.penalty(self.layers)
@@ -93,7 +96,7 @@ class ReplicaGroup:
             valid = tf.cast(b * bs + tf.range(bs) < n_rows, tf.float32)[None, :, None]
             with tf.name_scope("minibatch"):
                 xb, yb, mb = tf.gather(x, idx), tf.gather(y, idx), tf.gather(mask, idx) * valid
-            loss = self._step(xb, yb, mb)
+            loss = self._step(xb, yb, mb, valid[0, :, 0])
             epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
             i += 1
         return epoch_loss / nb

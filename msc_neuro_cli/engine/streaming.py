@@ -128,7 +128,7 @@ class StreamingTrainer(ReplicatedTrainer):
                 with tf.name_scope("minibatch"):
                     xb, yb = tf.gather(x, idx), tf.gather(y, idx)
                     mb = tf.gather(mask, idx) * valid
-                total += tf.cast(group._step(xb, yb, mb), tf.float32)
+                total += tf.cast(group._step(xb, yb, mb, valid[0, :, 0]), tf.float32)
                 i += 1
             return total
 

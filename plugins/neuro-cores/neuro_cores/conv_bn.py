@@ -2,6 +2,7 @@
 
     z = conv2d(image, W, stride s, SAME)                       (no bias: BN's beta replaces it)
     training:   mu_k, var_k = mean, biased variance of z[..., k] over the minibatch and positions
+                (padding rows of a kept partial batch excluded, msc_neuro_cli.engine.batch_rows)
     evaluation: mu_k, var_k = moving averages
     y = f(gamma_k (z - mu_k) / sqrt(var_k + eps) + beta_k)
 
@@ -17,11 +18,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from msc_neuro_cli.engine import batch_rows
 from msc_neuro_cli.params import Param
 from neuro_basics.layer_ops import flatten_image
 from neuro_frontends.conv import Conv
 
 MOVING = {"moving_mean": 0.0, "moving_variance": 1.0}
+
+
+def batch_moments(z, valid=None):
+    """Mean and biased variance (R, K) of z (R, B, y, x, K) over rows and positions; with ``valid``
+    (B,) only the real rows count (the padding of a kept partial batch does not)."""
+    if valid is None:
+        mean = tf.reduce_mean(z, axis=[1, 2, 3])
+        return mean, tf.reduce_mean(tf.square(z - mean[:, None, None, None, :]), axis=[1, 2, 3])
+    w = tf.cast(valid, z.dtype)[None, :, None, None, None]
+    count = tf.reduce_sum(w) * tf.cast(tf.shape(z)[2] * tf.shape(z)[3], z.dtype)
+    mean = tf.reduce_sum(z * w, axis=[1, 2, 3]) / count
+    variance = tf.reduce_sum(tf.square(z - mean[:, None, None, None, :]) * w, axis=[1, 2, 3]) / count
+    return mean, variance
 
 
 @keras.saving.register_keras_serializable(package="neuro")
@@ -59,8 +74,7 @@ class ConvBatchNorm(Conv):
     def forward(self, x, training):
         z = self.convolve(x)                                   # (R, B, y', x', K)
         if training:
-            mean = tf.reduce_mean(z, axis=[1, 2, 3])           # (R, K)
-            variance = tf.reduce_mean(tf.square(z - mean[:, None, None, None, :]), axis=[1, 2, 3])
+            mean, variance = batch_moments(z, batch_rows.current())
             m = self.params["momentum"]
             moving_mean, moving_variance = self._vars["moving_mean"], self._vars["moving_variance"]
             moving_mean.assign(m * moving_mean.value + (1.0 - m) * mean)

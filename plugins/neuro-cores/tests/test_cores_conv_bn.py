@@ -40,6 +40,24 @@ def test_training_uses_batch_statistics_and_updates_moving_averages():
         np.testing.assert_allclose(bn._vars["moving_variance"].numpy()[r], 0.9 + 0.1 * var, rtol=1e-4)
 
 
+def test_padding_rows_of_a_partial_batch_do_not_enter_the_statistics():
+    """The trainer pads a kept partial batch with copies of row 0 and marks them (batch_rows)."""
+    from msc_neuro_cli.engine import batch_rows
+    layers = layer(momentum=0.0)  # the moving averages become the batch statistics themselves
+    bn = layers[0]
+    padded = np.concatenate([X, np.repeat(X[:1], 3, axis=0)])    # 5 real rows + 3 padding rows
+    valid = np.array([1.0] * 5 + [0.0] * 3, np.float32)
+    with batch_rows.valid_rows(valid):
+        got = run(layers, padded, training=True)
+    for r in range(2):
+        z = convolved(bn.weight("kernel").numpy()[r])                   # the 5 real rows only
+        mean, var = z.mean(axis=(0, 1, 2)), z.var(axis=(0, 1, 2))
+        np.testing.assert_allclose(bn._vars["moving_mean"].numpy()[r], mean, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(bn._vars["moving_variance"].numpy()[r], var, rtol=1e-4)
+        expected = softplus((z - mean) / np.sqrt(var + 1e-3))
+        np.testing.assert_allclose(got[r][:5], expected.reshape(5, -1), rtol=1e-4, atol=1e-5)
+
+
 def test_evaluation_uses_the_moving_averages_and_changes_nothing():
     layers = layer()
     bn = layers[0]
