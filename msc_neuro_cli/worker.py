@@ -306,4 +306,5 @@ def _finish(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
     }
     store.write_record(rid, record)
     ledger.append(store.ledger, f"{spec['folder']}/{spec['exp']}/{spec['name']}")
-    store.update_state(rid, state="finished", reps_done=len(reps), epoch=spec["training"]["epochs"])
+    # Early stopping may end before the planned epochs: status and progress show where it did.
+    store.update_state(rid, state="finished", reps_done=len(reps), epoch=max(r["epochs"] for r in ordered))

@@ -179,3 +179,5 @@ def test_worker_records_early_stopping_per_repetition(tmp_path, tiny_manifest):
         assert 0 <= report["best_epoch"] < 200 and report["restored_best"]
         assert report["epochs_trained"] == (report["stopped_epoch"] + 1 if report["stopped_epoch"] is not None else 200)
         assert rep["curve"][-1]["epoch"] <= report["epochs_trained"] - 1
+    state = json.loads((store / "runs/testfolder/tinyx0/state.json").read_text())
+    assert state["state"] == "finished" and state["epoch"] == max(r["epochs"] for r in record["repetitions"])
