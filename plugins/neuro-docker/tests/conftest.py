@@ -26,3 +26,15 @@ def require_docker():
 @pytest.fixture(scope="session")
 def docker_client():
     return require_docker()
+
+
+@pytest.fixture
+def cpu_image(docker_client) -> str:
+    """The CPU image the end-to-end tests run (NEURO_CPU_IMAGE, default neuro:cpu); fail if missing."""
+    import docker
+    image = os.environ.get("NEURO_CPU_IMAGE", "neuro:cpu")
+    try:
+        docker_client.images.get(image)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {image} is missing: build it with `make docker`")
+    return image

@@ -17,7 +17,6 @@ from msc_neuro_cli.testing import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
-CPU_IMAGE = os.environ.get("NEURO_CPU_IMAGE", "neuro:cpu")
 UID = 1000 if os.geteuid() == 0 else os.geteuid()
 
 
@@ -26,17 +25,12 @@ def neuro(*args, cwd: Path) -> subprocess.CompletedProcess:
     return run_cli(*args, cwd=cwd, timeout=300, check=True)
 
 
-def test_running_container_cancelled(docker_client, tmp_path):
-    import docker
-    try:
-        docker_client.images.get(CPU_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {CPU_IMAGE} is missing: build it with `make docker`")
+def test_running_container_cancelled(docker_client, cpu_image, tmp_path):
     kit = testing
     data = kit.write_tiny_dataset(tmp_path / "tinydata")
     manifest = kit.TINY_MANIFEST.format(data=data).replace("epochs: 6", "epochs: 100000")
     (tmp_path / "experiments.yaml").write_text(
-        manifest + f"profiles:\n  box:\n    backend: docker\n    image: {CPU_IMAGE}\n    cores: 1\n    memory: 2G\n")
+        manifest + f"profiles:\n  box:\n    backend: docker\n    image: {cpu_image}\n    cores: 1\n    memory: 2G\n")
     store = tmp_path / "training_data"
     store.mkdir()
     if os.geteuid() == 0:

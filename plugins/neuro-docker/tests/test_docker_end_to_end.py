@@ -15,7 +15,6 @@ from msc_neuro_cli import testing
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
-CPU_IMAGE = os.environ.get("NEURO_CPU_IMAGE", "neuro:cpu")
 UID = 1000 if os.geteuid() == 0 else os.geteuid()
 
 
@@ -31,17 +30,12 @@ def test_store_files_are_readable_by_the_container_user(tmp_path):
     assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_sweep_in_containers(docker_client, tmp_path):
-    import docker
-    try:
-        docker_client.images.get(CPU_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {CPU_IMAGE} is missing: build it with `make docker`")
+def test_sweep_in_containers(docker_client, cpu_image, tmp_path):
     kit = testing
     data = kit.write_tiny_dataset(tmp_path / "tinydata")
     manifest = kit.TINY_MANIFEST.format(data=data) + (
-        f"profiles:\n  tight:\n    backend: docker\n    image: {CPU_IMAGE}\n    memory: 40M\n"
-        f"  roomy:\n    backend: docker\n    image: {CPU_IMAGE}\n    cores: 1\n    memory: 2G\n")
+        f"profiles:\n  tight:\n    backend: docker\n    image: {cpu_image}\n    memory: 40M\n"
+        f"  roomy:\n    backend: docker\n    image: {cpu_image}\n    cores: 1\n    memory: 2G\n")
     (tmp_path / "experiments.yaml").write_text(manifest)
     store = tmp_path / "training_data"
     store.mkdir()
