@@ -95,7 +95,8 @@ class ReplicaGroup:
             # Rows past the data (padding of a kept partial batch) are masked out of the loss.
             valid = tf.cast(b * bs + tf.range(bs) < n_rows, tf.float32)[None, :, None]
             with tf.name_scope("minibatch"):
-                xb, yb, mb = tf.gather(x, idx), tf.gather(y, idx), tf.gather(mask, idx) * valid
+                xb, yb = tf.gather(x, idx), tf.gather(y, idx)
+                mb = tf.broadcast_to(valid, tf.shape(yb)) if mask is None else tf.gather(mask, idx) * valid
             loss = self._step(xb, yb, mb, valid[0, :, 0])
             epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
             i += 1

@@ -95,7 +95,8 @@ class ReplicatedTrainer:
         self.data = {
             "x": tf.constant(train_x, tf.float32),
             "y": tf.constant(train_y, tf.float32),
-            "mask": tf.constant(train_mask if train_mask is not None else np.ones_like(train_y), tf.float32),
+            # No mask: every output of every real row counts; only padding rows are masked out.
+            "mask": None if train_mask is None else tf.constant(train_mask, tf.float32),
             "neuron_mean": tf.constant(neuron_mean, tf.float32),
         }
         self.variables = [v for layer in layers for v in layer.trainable_variables]

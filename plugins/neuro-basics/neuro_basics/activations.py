@@ -2,10 +2,31 @@
 
 import tensorflow as tf
 
+
+@tf.custom_gradient
+def softplus(x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with its gradient sigmoid(x) from the same e^-|x|.
+
+    Same values as ``tf.nn.softplus`` to a few ulps, but XLA on CPU fuses it into one elementwise
+    kernel, where TensorFlow's version leaves log1p as a separate, unvectorised call (about 1.4x
+    faster forward and backward; docs/performance.md). log1p(e) is Goldberg's log(u) * e / (u - 1),
+    u = 1 + e, exact to a few ulps without a log1p instruction.
+    """
+    e = tf.exp(-tf.abs(x))
+    u = 1.0 + e
+    log1p_e = tf.where(u == 1.0, e, tf.math.log(u) * (e / (u - 1.0)))
+    y = tf.maximum(x, 0.0) + log1p_e
+
+    def grad(dy):
+        return dy * tf.where(x >= 0.0, tf.ones_like(e), e) / u
+
+    return y, grad
+
+
 ACTIVATIONS = {
     "lin": tf.identity,
     "relu": tf.nn.relu,
-    "softplus": tf.nn.softplus,
+    "softplus": softplus,
     "exp": tf.exp,
     "sigmoid": tf.sigmoid,
 }

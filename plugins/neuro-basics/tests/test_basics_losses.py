@@ -61,3 +61,19 @@ def test_initialisers_follow_ndn3():
     bias = init.get("trunc_normal")(np.random.default_rng(0), (200, 100), "bias")
     np.testing.assert_allclose(bias, normal)  # NDN3's bias trunc_normal is not truncated
     assert not init.get("zeros")(np.random.default_rng(0), (3, 2)).any()
+
+
+def test_softplus_is_accurate_over_the_whole_float32_range_and_its_gradient_is_the_sigmoid():
+    """The fused softplus against float64 log(1 + e^x), including where e^-|x| underflows."""
+    import tensorflow as tf
+    x = np.concatenate([np.linspace(-80, 80, 40001), [-1e-30, 0.0, 1e-30, 88.0, 100.0, -85.0]]).astype(np.float32)
+    exact = np.logaddexp(0.0, x.astype(np.float64))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = COMP.activations.get("softplus")(xt)
+    np.testing.assert_allclose(y.numpy(), exact, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(y, xt).numpy(), 1 / (1 + np.exp(-x.astype(np.float64))),
+                               rtol=1e-6, atol=1e-30)
+    special = COMP.activations.get("softplus")(tf.constant([np.nan, np.inf, -np.inf], tf.float32)).numpy()
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0.0

@@ -34,13 +34,16 @@ def _bounds(value):
     return None
 
 
-def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
-                        sigma_bounds=(1.0, 25.0)):
-    """Filters (R, K, height*width) from clipped parameters (R, 8, K).
+def gaussian_factors(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
+                     sigma_bounds=(1.0, 25.0)):
+    """The separable factors of every unit's two Gaussians, from clipped parameters (R, 8, K).
 
-    Each Gaussian is separable: (R, K, H) x (R, K, W) outer products. This
-    layout lets the layer's two products run in the fast orientations under XLA and needs no
-    transposes (docs/performance.md: about 1.8x the whole training step).
+    Returns gx (R, 2K, W) and gy (R, 2K, H), centre Gaussians first (units 0..K-1), then the
+    surrounds; gy carries each Gaussian's amplitude a / (2 pi s), negative for the surround, so
+    that unit k's filter is gy[k] (x) gx[k] + gy[K + k] (x) gx[K + k].
+
+    All 4K exponentials are two elementwise ops on contiguous (R, 2K, n) arrays: XLA on CPU
+    emitted the four per-Gaussian (R, K, n) versions about three times slower (docs/performance.md).
     """
     a1, s1, ux1, uy1, a2, s2, ux2, uy2 = tf.unstack(params, axis=1)  # each (R, K)
     lo, hi = sigma_bounds
@@ -55,20 +58,31 @@ def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_c
         s2 = s1 + s2
     if impl_concentric:
         ux2, uy2 = ux1, uy1
+    s = tf.concat([s1, s2], axis=-1)[..., None]                                   # (R, 2K, 1)
+    ux = tf.concat([ux1, ux2], axis=-1)[..., None]
+    uy = tf.concat([uy1, uy2], axis=-1)[..., None]
+    amplitude = tf.concat([a1 / (2.0 * np.pi * s1), -a2 / (2.0 * np.pi * s2)], axis=-1)[..., None]
     xs = tf.range(width, dtype=tf.float32)
     ys = tf.range(height, dtype=tf.float32)
+    gx = tf.exp(-tf.square(xs - ux) / (2.0 * s))                                 # (R, 2K, W)
+    gy = tf.exp(-tf.square(ys - uy) / (2.0 * s)) * amplitude                     # (R, 2K, H)
+    return gx, gy
 
-    def factors(a, s, ux, uy):
-        gx = tf.exp(-tf.square(xs - ux[..., None]) / (2.0 * s[..., None]))   # (R, K, W)
-        gy = tf.exp(-tf.square(ys - uy[..., None]) / (2.0 * s[..., None]))   # (R, K, H)
-        return gy * (a / (2.0 * np.pi * s))[..., None], gx
 
-    gy1, gx1 = factors(a1, s1, ux1, uy1)
-    gy2, gx2 = factors(a2, s2, ux2, uy2)
-    # centre - surround = [gy1, -gy2] @ [gx1; gx2]: one batched product of inner size 2, which XLA
-    # on CPU runs (with its gradient) about 20% faster than two broadcast outer products.
-    dog = tf.matmul(tf.stack([gy1, -gy2], axis=-1), tf.stack([gx1, gx2], axis=-2))  # (R, K, H, W)
-    return tf.reshape(dog, (tf.shape(params)[0], tf.shape(params)[2], height * width))
+def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
+                        sigma_bounds=(1.0, 25.0)):
+    """Filters (R, K, height*width) from clipped parameters (R, 8, K).
+
+    Centre - surround = [gy1, -gy2] @ [gx1; gx2] per unit: one batched product of inner size 2,
+    which XLA on CPU runs (with its gradient) faster than two broadcast outer products. This
+    layout lets the layer's own product run in the fast orientation and needs no large transposes
+    (docs/performance.md).
+    """
+    gx, gy = gaussian_factors(params, height, width, impl_sigma, impl_concentric, sigma_bounds)
+    replicas, units = tf.shape(params)[0], tf.shape(params)[2]
+    gy = tf.transpose(tf.reshape(gy, (replicas, 2, units, height)), [0, 2, 3, 1])   # (R, K, H, 2)
+    gx = tf.transpose(tf.reshape(gx, (replicas, 2, units, width)), [0, 2, 1, 3])    # (R, K, 2, W)
+    return tf.reshape(tf.matmul(gy, gx), (replicas, units, height * width))
 
 
 def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
