@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from . import batch_rows
+from . import batch_rows, xla_hints
 from . import model as model_ops
 from .optim import ReplicatedAdam
 
@@ -64,14 +64,15 @@ class ReplicaGroup:
     def _step(self, xb, yb, mb, valid=None):
         """One optimiser step; ``valid`` (batch,) marks real rows (not padding) for batch statistics."""
         # Name scopes let a profile attribute time (bench/xla_profile.py).
-        with tf.GradientTape() as tape:
-            with batch_rows.valid_rows(valid):
-                pred = self._forward(xb, training=True)
-            with tf.name_scope("loss"):
-                data_loss = self.loss_fn(yb, pred, mb, self.data["neuron_mean"])  # (R,)
-                total = data_loss + model_ops.penalty(self.layers)
-                objective = tf.reduce_sum(total)  # replicas share no weights: gradients stay separate
-        grads = tape.gradient(objective, self.variables)
+        with xla_hints.compiling_with_xla(self.config.xla):  # also while the gradients are traced
+            with tf.GradientTape() as tape:
+                with batch_rows.valid_rows(valid):
+                    pred = self._forward(xb, training=True)
+                with tf.name_scope("loss"):
+                    data_loss = self.loss_fn(yb, pred, mb, self.data["neuron_mean"])  # (R,)
+                    total = data_loss + model_ops.penalty(self.layers)
+                    objective = tf.reduce_sum(total)  # replicas share no weights: gradients stay separate
+            grads = tape.gradient(objective, self.variables)
         with tf.name_scope("optimizer"):
             self.optimizer.apply(grads)
             for layer in self.layers:

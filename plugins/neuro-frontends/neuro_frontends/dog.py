@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from msc_neuro_cli.engine import xla_hints
 from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.params import Param
 
@@ -82,7 +83,34 @@ def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_c
     replicas, units = tf.shape(params)[0], tf.shape(params)[2]
     gy = tf.transpose(tf.reshape(gy, (replicas, 2, units, height)), [0, 2, 3, 1])   # (R, K, H, 2)
     gx = tf.transpose(tf.reshape(gx, (replicas, 2, units, width)), [0, 2, 1, 3])    # (R, K, 2, W)
-    return tf.reshape(tf.matmul(gy, gx), (replicas, units, height * width))
+    return tf.reshape(_product_with_plain_gradients(gy, gx), (replicas, units, height * width))
+
+
+def _product_with_plain_gradients(a, b):
+    """``a @ b`` (batched) whose gradients multiply by copied transposes, not transposed operands:
+    XLA on CPU ran the default gradient's transposed-operand products about 10% of the whole
+    training step slower (docs/performance.md)."""
+    @tf.custom_gradient
+    def product(a, b):
+        def grad(d):
+            return tf.matmul(d, tf.linalg.matrix_transpose(b)), tf.matmul(tf.linalg.matrix_transpose(a), d)
+        return tf.matmul(a, b), grad
+    return product(a, b)
+
+
+def image_product(x, filters):
+    """``x`` (R, B, P) by ``filters`` (R, K, P) -> (R, B, K).
+
+    The filters' gradient is dy^T x with dy^T materialised (a (K, B) copy): XLA would otherwise fold
+    the transpose into a product that runs at half the speed on CPU (docs/performance.md).
+    """
+    @tf.custom_gradient
+    def product(x, filters):
+        def grad(dy):
+            dy_t = xla_hints.materialized(tf.linalg.matrix_transpose(dy))
+            return tf.matmul(dy, filters), tf.matmul(dy_t, x)
+        return tf.matmul(x, filters, transpose_b=True), grad
+    return product(x, filters)
 
 
 def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
@@ -154,7 +182,7 @@ class DifferenceOfGaussians(ReplicatedLayer):
         # Filters from the exact float32 parameters: bfloat16 centres would move by up to 1/8 pixel.
         filters = dog_filters_by_unit(self.weight("kernel", exact=True), height, width, self.params["impl_sigma"],
                                       self.params["impl_concentric"], tuple(self.params["sigma_bounds"]))
-        return tf.matmul(x, tf.cast(filters, x.dtype), transpose_b=True) + self.weight("bias")[:, None, :]
+        return image_product(x, tf.cast(filters, x.dtype)) + self.weight("bias")[:, None, :]
 
     def regularized_weights(self, regularizer):
         return []  # NDN3: reg_initializer=None, the DoG parameters are never regularised
