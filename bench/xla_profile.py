@@ -34,7 +34,7 @@ def op_names(hlo_text: str) -> dict[str, str]:
 
 
 def category(op_name: str) -> str:
-    backward = op_name.startswith("gradient_tape/")
+    backward = op_name.startswith("gradient_tape/") or "/backward/" in op_name  # custom gradients
     for part in op_name.split("/"):
         if part in ("minibatch", "optimizer", "loss"):
             return {"minibatch": "minibatch gather", "optimizer": "optimiser (Adam, constraints)",

@@ -33,4 +33,17 @@ def materialized(tensor):
         return tensor
     from tensorflow.compiler.tf2xla.python import xla  # TensorFlow's own XLA op wrappers
 
-    return xla.optimization_barrier(tensor)
+    (kept,) = xla.optimization_barrier(tensor)  # takes and returns a list of tensors
+    return kept
+
+
+def backward_scope() -> str:
+    """An absolute name scope for a custom gradient's ops: the forward op's scope plus ``backward/``.
+
+    A custom gradient runs outside the layer's name scope; this keeps its ops attributed to the
+    layer's backward pass in profiles (bench/xla_profile.py). Call it where the forward op is built.
+    """
+    import tensorflow as tf
+
+    current = tf.get_current_name_scope()
+    return f"{current}/backward/" if current else "backward/"

@@ -2,8 +2,9 @@
 
 import tensorflow as tf
 
+from msc_neuro_cli.engine.xla_hints import backward_scope
 
-@tf.custom_gradient
+
 def softplus(x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|), with its gradient sigmoid(x) from the same e^-|x|.
 
@@ -12,15 +13,21 @@ def softplus(x):
     faster forward and backward; docs/performance.md). log1p(e) is Goldberg's log(u) * e / (u - 1),
     u = 1 + e, exact to a few ulps without a log1p instruction.
     """
-    e = tf.exp(-tf.abs(x))
-    u = 1.0 + e
-    log1p_e = tf.where(u == 1.0, e, tf.math.log(u) * (e / (u - 1.0)))
-    y = tf.maximum(x, 0.0) + log1p_e
+    scope = backward_scope()
 
-    def grad(dy):
-        return dy * tf.where(x >= 0.0, tf.ones_like(e), e) / u
+    @tf.custom_gradient
+    def fused(x):
+        e = tf.exp(-tf.abs(x))
+        u = 1.0 + e
+        log1p_e = tf.where(u == 1.0, e, tf.math.log(u) * (e / (u - 1.0)))
 
-    return y, grad
+        def grad(dy):
+            with tf.name_scope(scope):
+                return dy * tf.where(x >= 0.0, tf.ones_like(e), e) / u
+
+        return tf.maximum(x, 0.0) + log1p_e, grad
+
+    return fused(tf.convert_to_tensor(x))
 
 
 ACTIVATIONS = {

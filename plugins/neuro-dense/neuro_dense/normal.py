@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from msc_neuro_cli.engine.component import ReplicatedLayer
+from msc_neuro_cli.engine.products import dense_product
 from msc_neuro_cli.params import Param
 from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
 from neuro_basics.layer_ops import regularizers_param
@@ -38,4 +39,4 @@ class Dense(DropoutMixin, ReplicatedLayer):
         return self.initializer(self.params["bias_init"])(rng, shape, "bias")
 
     def forward(self, x, training):
-        return tf.matmul(x, self.weight("kernel")) + self.weight("bias")[:, None, :]
+        return dense_product(x, self.weight("kernel")) + self.weight("bias")[:, None, :]

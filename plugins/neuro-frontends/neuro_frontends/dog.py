@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from msc_neuro_cli.engine import xla_hints
+from msc_neuro_cli.engine.products import batched_product, image_product
 from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.params import Param
 
@@ -83,34 +83,7 @@ def dog_filters_by_unit(params, height: int, width: int, impl_sigma=True, impl_c
     replicas, units = tf.shape(params)[0], tf.shape(params)[2]
     gy = tf.transpose(tf.reshape(gy, (replicas, 2, units, height)), [0, 2, 3, 1])   # (R, K, H, 2)
     gx = tf.transpose(tf.reshape(gx, (replicas, 2, units, width)), [0, 2, 1, 3])    # (R, K, 2, W)
-    return tf.reshape(_product_with_plain_gradients(gy, gx), (replicas, units, height * width))
-
-
-def _product_with_plain_gradients(a, b):
-    """``a @ b`` (batched) whose gradients multiply by copied transposes, not transposed operands:
-    XLA on CPU ran the default gradient's transposed-operand products about 10% of the whole
-    training step slower (docs/performance.md)."""
-    @tf.custom_gradient
-    def product(a, b):
-        def grad(d):
-            return tf.matmul(d, tf.linalg.matrix_transpose(b)), tf.matmul(tf.linalg.matrix_transpose(a), d)
-        return tf.matmul(a, b), grad
-    return product(a, b)
-
-
-def image_product(x, filters):
-    """``x`` (R, B, P) by ``filters`` (R, K, P) -> (R, B, K).
-
-    The filters' gradient is dy^T x with dy^T materialised (a (K, B) copy): XLA would otherwise fold
-    the transpose into a product that runs at half the speed on CPU (docs/performance.md).
-    """
-    @tf.custom_gradient
-    def product(x, filters):
-        def grad(dy):
-            dy_t = xla_hints.materialized(tf.linalg.matrix_transpose(dy))
-            return tf.matmul(dy, filters), tf.matmul(dy_t, x)
-        return tf.matmul(x, filters, transpose_b=True), grad
-    return product(x, filters)
+    return tf.reshape(batched_product(gy, gx), (replicas, units, height * width))
 
 
 def dog_filters(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
