@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.engine.products import dense_product
