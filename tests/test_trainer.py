@@ -185,3 +185,20 @@ def test_auto_replicas_and_split():
     assert placement.split_replicas(2, 5) == [(0, 1), (1, 2)]
     est = placement.replica_bytes(n_weights=2300, padded_rows=1808, in_features=961, widest_layer=103)
     assert 1e6 < est < 1e7  # a few MB per replica for the thesis HSM on region 1: 25 fit easily
+
+
+def test_no_mask_trains_exactly_like_an_all_ones_mask():
+    """Without a mask the trainer gathers none (only padding rows are masked); same weights."""
+    x, y, xv, yv = _data()
+    reg = registries().components
+    trained = []
+    for mask in (None, np.ones_like(y)):
+        layers = assemble(_hsm_specs(), (SIDE, SIDE, 1), NEURONS, 2, reg)
+        trainer = ReplicatedTrainer(layers, reg.losses.get("poisson"), TrainingConfig(epochs=2, summary_every=2),
+                                    [0, 1], x, y, xv, yv, train_mask=mask)
+        trainer.initialise()
+        trainer.train()
+        trained.append([_replica(trainer, r) for r in range(2)])
+    assert trained[0][0][0].shape == trained[1][0][0].shape
+    for r in range(2):
+        _assert_same(trained[0][r], trained[1][r], rtol=1e-6, atol=1e-7)
