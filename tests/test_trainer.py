@@ -202,3 +202,14 @@ def test_no_mask_trains_exactly_like_an_all_ones_mask():
     assert trained[0][0][0].shape == trained[1][0][0].shape
     for r in range(2):
         _assert_same(trained[0][r], trained[1][r], rtol=1e-6, atol=1e-7)
+
+
+def test_products_stay_single_threaded_unless_the_user_set_xla_flags(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    placement.single_threaded_products()
+    placement.single_threaded_products()  # idempotent
+    assert placement.os.environ["XLA_FLAGS"].split() == ["--xla_cpu_enable_fast_math=false",
+                                                         "--xla_cpu_multi_thread_eigen=false"]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+    placement.single_threaded_products()
+    assert placement.os.environ["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=true"  # the user's choice wins

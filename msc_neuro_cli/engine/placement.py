@@ -33,6 +33,7 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> bool:
     Returns True when the settings are in force (set now, or already equal), False (with a
     warning) when TensorFlow had started with other values: the process then keeps its pools.
     """
+    single_threaded_products()
     threading = tf.config.threading
     wanted = {"intra": intra_op, "inter": inter_op}
     current = {"intra": threading.get_intra_op_parallelism_threads(),
@@ -49,6 +50,19 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> bool:
                       "ignored (set them before the first TensorFlow op)", RuntimeWarning, stacklevel=2)
         return False
     return True
+
+
+def single_threaded_products() -> None:
+    """Keep each XLA matrix product on the thread that runs it (CPU; before XLA's first compile).
+
+    With one replica group per core, XLA let Eigen split each small product over the intra-op pool,
+    so the groups' threads waited on each other: one product per thread was 1.04-1.06x faster at
+    R = 25 (docs/performance.md), and the sums no longer depend on thread scheduling. A setting in
+    ``XLA_FLAGS`` that names the option wins; once XLA has compiled, the process keeps its flags.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
 
 
 def default_groups(replicas: int) -> int:
