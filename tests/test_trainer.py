@@ -204,12 +204,14 @@ def test_no_mask_trains_exactly_like_an_all_ones_mask():
         _assert_same(trained[0][r], trained[1][r], rtol=1e-6, atol=1e-7)
 
 
-def test_products_stay_single_threaded_unless_the_user_set_xla_flags(monkeypatch):
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
-    placement.single_threaded_products()
-    placement.single_threaded_products()  # idempotent
-    assert placement.os.environ["XLA_FLAGS"].split() == ["--xla_cpu_enable_fast_math=false",
-                                                         "--xla_cpu_multi_thread_eigen=false"]
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
-    placement.single_threaded_products()
-    assert placement.os.environ["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=true"  # the user's choice wins
+def test_xla_cpu_flags_are_added_unless_the_user_set_them(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false --xla_cpu_prefer_vector_width=256")
+    placement.tune_xla_cpu_flags()
+    placement.tune_xla_cpu_flags()  # idempotent
+    assert placement.os.environ["XLA_FLAGS"].split() == [
+        "--xla_cpu_enable_fast_math=false", "--xla_cpu_prefer_vector_width=256",  # the user's choice wins
+        "--xla_cpu_multi_thread_eigen=false"]
+    monkeypatch.delenv("XLA_FLAGS")
+    placement.tune_xla_cpu_flags()
+    assert placement.os.environ["XLA_FLAGS"].split() == [
+        "--xla_cpu_multi_thread_eigen=false", "--xla_cpu_prefer_vector_width=512"]

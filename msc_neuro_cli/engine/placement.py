@@ -33,7 +33,7 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> bool:
     Returns True when the settings are in force (set now, or already equal), False (with a
     warning) when TensorFlow had started with other values: the process then keeps its pools.
     """
-    single_threaded_products()
+    tune_xla_cpu_flags()
     threading = tf.config.threading
     wanted = {"intra": intra_op, "inter": inter_op}
     current = {"intra": threading.get_intra_op_parallelism_threads(),
@@ -52,17 +52,25 @@ def configure_threads(intra_op: int | None, inter_op: int | None) -> bool:
     return True
 
 
-def single_threaded_products() -> None:
-    """Keep each XLA matrix product on the thread that runs it (CPU; before XLA's first compile).
+# XLA CPU options measured on the 2-core build machine (docs/performance.md), each added to XLA_FLAGS
+# unless the user's XLA_FLAGS names it. Neither changes what is computed beyond float rounding.
+XLA_CPU_FLAGS = {
+    # One thread per matrix product: with one replica group per core, Eigen splitting each small
+    # product over the intra-op pool made the groups wait on each other (R = 25: 1.035-1.057x).
+    "xla_cpu_multi_thread_eigen": "false",
+    # 512-bit vectors for XLA's own elementwise code where the CPU has them (XLA prefers 256 bits):
+    # R = 25 1.040-1.048x, R = 1 1.12x. Ignored by CPUs without AVX-512.
+    "xla_cpu_prefer_vector_width": "512",
+}
 
-    With one replica group per core, XLA let Eigen split each small product over the intra-op pool,
-    so the groups' threads waited on each other: one product per thread was 1.04-1.06x faster at
-    R = 25 (docs/performance.md), and the sums no longer depend on thread scheduling. A setting in
-    ``XLA_FLAGS`` that names the option wins; once XLA has compiled, the process keeps its flags.
-    """
+
+def tune_xla_cpu_flags() -> None:
+    """Add :data:`XLA_CPU_FLAGS` to ``XLA_FLAGS``; effective only before XLA's first compile."""
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
+    for name, value in XLA_CPU_FLAGS.items():
+        if name not in flags:
+            flags = f"{flags} --{name}={value}".strip()
+    os.environ["XLA_FLAGS"] = flags
 
 
 def default_groups(replicas: int) -> int:
