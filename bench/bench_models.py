@@ -33,9 +33,9 @@ REPO = BENCH_DIR.parent
 MANIFEST = BENCH_DIR / "models.yaml"
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from msc_neuro_cli import ceilings  # noqa: E402
-from msc_neuro_cli.metrics import summarise  # noqa: E402
-from msc_neuro_cli.store import RunStore  # noqa: E402
+from msc_neuro_cli.metrics import ceilings  # noqa: E402
+from msc_neuro_cli.metrics.correlation import summarise  # noqa: E402
+from msc_neuro_cli.store.run_store import RunStore  # noqa: E402
 
 LABELS = {"hsm": "HSM (Baseline 4 settings)", "lnln": "LNLN", "conv_sep": "conv + separable readout",
           "klindt": "Klindt et al. 2017 (16 filters)", "gaussian_readout": "Gaussian readout (16 filters)",

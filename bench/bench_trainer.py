@@ -70,7 +70,7 @@ class EngineWorker:
         placement.configure_threads(args.intra or intra, args.inter or inter)
         from msc_neuro_cli.engine.model import ComponentSpec, assemble
         from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
-        from msc_neuro_cli.plugins import registries
+        from msc_neuro_cli.plugin_system.manager import registries
         reg = registries().components
         specs = [ComponentSpec("diff_of_gaussians", {"units": 9}, "bench[0]"),
                  ComponentSpec("normal", {"units": "0.2N", "activation": "softplus", "bias_init": "trunc_normal"},

@@ -9,6 +9,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 PLUGIN_ENTRY_POINT_GROUP = "neuro.plugins"
 
-from .hookspecs import hookimpl  # noqa: E402  (plugins write `from msc_neuro_cli import hookimpl`)
+from msc_neuro_cli.plugin_system.hookspecs import hookimpl  # noqa: E402  (plugins write `from msc_neuro_cli import hookimpl`)
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_ENTRY_POINT_GROUP"]

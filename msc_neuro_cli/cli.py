@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
-from .errors import NeuroError
+from msc_neuro_cli import __version__
+from msc_neuro_cli.errors import NeuroError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,7 +41,7 @@ def _manifest_option():
 
 
 def _registries():
-    from .plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     return registries()
 
 
@@ -64,7 +64,7 @@ def run(
     Example: [bold]neuro run exp3 --backend local --jobs 2[/bold] (runs bs4_exp3), or
     [bold]neuro run bs3_exp5 --dry-run[/bold] to see its 40 runs first.
     """
-    from .submit import run_experiment
+    from msc_neuro_cli.runs.submit import run_experiment
     code = run_experiment(experiment, backend, jobs, dry_run, force, retry_failed, wait, only,
                           manifest, store, console, overrides)
     raise typer.Exit(code)
@@ -80,7 +80,7 @@ def status(
 
     Example: [bold]neuro status demo[/bold] or [bold]neuro status --json | jq .[/bold]
     """
-    from .status import collect_status, print_status
+    from msc_neuro_cli.runs.status import collect_status, print_status
     rows = collect_status(store, experiments, _registries())
     if as_json:
         typer.echo(json.dumps(rows, indent=1, default=str))
@@ -98,7 +98,7 @@ def cancel(
 
     Example: [bold]neuro cancel bs4_exp5 --run 3[/bold]; `neuro run ... --retry-failed` resubmits them.
     """
-    from .cancel import cancel_runs
+    from msc_neuro_cli.runs.cancel import cancel_runs
     done = cancel_runs(store, experiment, runs, _registries())
     console.print(f"cancelled {len(done)} runs" + (": " + ", ".join(done) if done else ""))
 
@@ -118,8 +118,8 @@ def export_metrics(
     feve, eve, fraction_of_oracle and fraction_of_ceiling (docs/metrics.md).
     Example: [bold]neuro export-metrics demo --format csv -o demo.csv[/bold]
     """
-    from .results import metric_rows, selected_runs, summary_rows, to_csv
-    from .store import RunStore
+    from msc_neuro_cli.runs.results import metric_rows, selected_runs, summary_rows, to_csv
+    from msc_neuro_cli.store.run_store import RunStore
     if fmt not in ("csv", "json"):
         raise NeuroError(f"--format must be csv or json, got {fmt!r}")
     if summary and per_neuron:
@@ -129,7 +129,7 @@ def export_metrics(
     rows = summary_rows(s, chosen) if summary else metric_rows(s, chosen, per_neuron)
     text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1) + "\n"
     if out:
-        from .fsutil import atomic_write_bytes
+        from msc_neuro_cli.store.fsutil import atomic_write_bytes
         atomic_write_bytes(out, text.encode())
         err_console.print(f"wrote {len(rows)} rows to {out}")
     else:
@@ -158,8 +158,8 @@ def experiments(manifest: Path = _manifest_option()):
 
     Example: [bold]neuro experiments -m experiments.yaml[/bold]
     """
-    from .manifest import load_manifest
-    from .plan import grid_points
+    from msc_neuro_cli.spec.manifest import load_manifest
+    from msc_neuro_cli.spec.plan import grid_points
     m = load_manifest(manifest)
     table = Table(title=str(manifest))
     for col in ("experiment", "aliases", "folder", "runs", "reps"):
@@ -177,7 +177,7 @@ def worker(
     store: Path = _store_option(),
 ):
     """Train one run (what every backend executes). Example: [bold]neuro worker demo/demox0[/bold]"""
-    from .worker import run_worker
+    from msc_neuro_cli.runs.worker import run_worker
     raise typer.Exit(run_worker(store, run_id))
 
 

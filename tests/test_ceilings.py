@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli import ceilings as c
+from msc_neuro_cli.metrics import ceilings as c
 
 ANTOLIK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "antolik2016" / "Data"
 

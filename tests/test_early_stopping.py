@@ -9,7 +9,7 @@ from msc_neuro_cli.engine.early_stopping import (EarlyStopping, EarlyStoppingOpt
                                                  holdout_split)
 from msc_neuro_cli.engine.model import ComponentSpec, assemble, replica_weights
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.plugin_system.manager import registries
 
 SIDE, NEURONS = 5, 4
 

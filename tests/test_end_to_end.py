@@ -60,8 +60,8 @@ def test_run_writes_seed_layout_and_status_export_rerun(tmp_path, tiny_manifest,
     # saved models reload with plain keras once plugins are imported and predict like the record
     check = subprocess.run([sys.executable, "-c", f"""
 import numpy as np, keras
-from msc_neuro_cli.saved_models import register_all_layers; register_all_layers()
-from msc_neuro_cli.metrics import per_neuron_correlation, mean_correlation
+from msc_neuro_cli.store.saved_models import register_all_layers; register_all_layers()
+from msc_neuro_cli.metrics.correlation import per_neuron_correlation, mean_correlation
 m = keras.models.load_model({str(store / 'models/testfolder/tinyx0/hsm_h0.5__1.keras')!r})
 x = np.load({str(tiny_data / 'Data/region1/validation_inputs.npy')!r})
 x = ((x - np.load({str(tiny_data / 'Data/region1/training_inputs.npy')!r}).mean()) /

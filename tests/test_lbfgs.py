@@ -11,7 +11,7 @@ from msc_neuro_cli.engine.lbfgs import MAX_PARAMETERS, LbfgsTrainer, LbfgsUnsuit
 from msc_neuro_cli.engine.model import ComponentSpec, assemble, replica_weights
 from msc_neuro_cli.engine.trainer import TrainingConfig
 from msc_neuro_cli.errors import NeuroError
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.plugin_system.manager import registries
 
 SIDE, NEURONS, ROWS = 5, 4, 60
 
@@ -142,7 +142,7 @@ def test_poisson_hsm_loss_never_increases_and_stays_finite():
 
 
 def test_on_summary_true_stops_and_a_worker_checkpoint_resumes_the_same_iterations(tmp_path):
-    from msc_neuro_cli.worker import _maybe_resume, _save_checkpoint
+    from msc_neuro_cli.runs.worker import _maybe_resume, _save_checkpoint
 
     data = _poisson_data()
     straight = _trainer([1, 2], _small_specs(), data, epochs=6)
@@ -194,11 +194,11 @@ def test_early_stopping_stops_converged_replicas_and_restores_their_best():
 # ------------------------------------------------------------------ through the worker
 @pytest.mark.slow
 def test_manifest_optimizer_lbfgs_trains_through_the_worker(tmp_path, tiny_data):
-    from msc_neuro_cli.manifest import load_manifest
-    from msc_neuro_cli.plan import plan_experiment
-    from msc_neuro_cli.store import RunStore
+    from msc_neuro_cli.spec.manifest import load_manifest
+    from msc_neuro_cli.spec.plan import plan_experiment
+    from msc_neuro_cli.store.run_store import RunStore
     from msc_neuro_cli.testing import TINY_MANIFEST
-    from msc_neuro_cli.worker import load_dataset, run_worker
+    from msc_neuro_cli.runs.worker import load_dataset, run_worker
 
     manifest = tmp_path / "experiments.yaml"
     manifest.write_text(TINY_MANIFEST.format(data=tiny_data).replace(

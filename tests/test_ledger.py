@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
-from msc_neuro_cli import ledger
+from msc_neuro_cli.store import ledger
 
 WRITERS, LINES = 8, 200
 

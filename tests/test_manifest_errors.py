@@ -70,8 +70,8 @@ def test_good_manifest_dry_run_prints_plan(tmp_path, tiny_data, capsys, monkeypa
 
 
 def test_union_of_subgrids_and_zip(tmp_path):
-    from msc_neuro_cli.manifest import load_manifest
-    from msc_neuro_cli.plan import grid_points
+    from msc_neuro_cli.spec.manifest import load_manifest
+    from msc_neuro_cli.spec.plan import grid_points
     manifest = tmp_path / "m.yaml"
     manifest.write_text(textwrap.dedent("""\
         experiments:

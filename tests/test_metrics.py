@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from msc_neuro_cli.metrics import mean_correlation, per_neuron_correlation, summarise
+from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation, summarise
 
 
 def _data(rows=200, seed=0):

@@ -10,7 +10,7 @@ import pytest
 from msc_neuro_cli.testing import make_plugin_dist, neuro
 
 from msc_neuro_cli import hookimpl
-from msc_neuro_cli.plugins import build_registries
+from msc_neuro_cli.plugin_system.manager import build_registries
 
 
 def _plugin(name: str, **hooks) -> types.ModuleType:
@@ -47,10 +47,10 @@ def test_register_components():
 
 
 def test_register_backends():
-    from msc_neuro_cli.backends import Backend
-    from msc_neuro_cli.manifest import Manifest
-    from msc_neuro_cli.params import Param
-    from msc_neuro_cli.profiles import resolve_backend
+    from msc_neuro_cli.runs.backend import Backend
+    from msc_neuro_cli.spec.manifest import Manifest
+    from msc_neuro_cli.plugin_system.params import Param
+    from msc_neuro_cli.runs.profiles import resolve_backend
 
     class Echo(Backend):
         PARAMS = {"queue": Param(str, "short")}
@@ -65,8 +65,8 @@ def test_register_backends():
 
 
 def test_register_datasets(tmp_path):
-    from msc_neuro_cli.datasets import Dataset, DatasetSource
-    from msc_neuro_cli.params import Param
+    from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
+    from msc_neuro_cli.plugin_system.params import Param
 
     class Constant(DatasetSource):
         PARAMS = {"neurons": Param(int, 2)}

@@ -9,7 +9,7 @@ import re
 
 from msc_neuro_cli.testing import make_plugin_dist, neuro
 
-from msc_neuro_cli import hookspecs
+from msc_neuro_cli.plugin_system import hookspecs
 
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
 

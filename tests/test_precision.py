@@ -13,7 +13,7 @@ from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.engine.model import ComponentSpec, assemble, forward, replica_weights
 from msc_neuro_cli.engine.trainer import MAX_EPOCHS_PER_CALL, ReplicatedTrainer, TrainingConfig
 from msc_neuro_cli.errors import ManifestError
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.plugin_system.manager import registries
 
 SIDE, NEURONS, ROWS, VAL = 9, 6, 240, 60
 

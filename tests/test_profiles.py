@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from msc_neuro_cli.errors import ManifestError, NeuroError
-from msc_neuro_cli.manifest import Manifest
-from msc_neuro_cli.plugins import registries
-from msc_neuro_cli.profiles import parse_overrides, resolve_backend
+from msc_neuro_cli.spec.manifest import Manifest
+from msc_neuro_cli.plugin_system.manager import registries
+from msc_neuro_cli.runs.profiles import parse_overrides, resolve_backend
 
 
 def _manifest(profiles):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli import scoring
-from msc_neuro_cli.datasets import Dataset
+from msc_neuro_cli.metrics import scoring
+from msc_neuro_cli.datasets.contract import Dataset
 from msc_neuro_cli.testing import neuro
 
 
@@ -263,8 +263,8 @@ def test_real_antolik_regions_merged():
 
 def test_per_neuron_export_columns_keep_region_order(tmp_path):
     """Through the store's JSON writer (sorted keys), regions stay in column order."""
-    from msc_neuro_cli.fsutil import atomic_write_json, read_json
-    from msc_neuro_cli.results import _neuron_scores
+    from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
+    from msc_neuro_cli.runs.results import _neuron_scores
 
     rng = np.random.default_rng(9)
     raw = rng.normal(size=(3, 8, 5))
@@ -273,6 +273,6 @@ def test_per_neuron_export_columns_keep_region_order(tmp_path):
     atomic_write_json(tmp_path / "rep.json", rep)
     columns = _neuron_scores(read_json(tmp_path / "rep.json"), 5)
     assert columns["region"] == ["zeta", "zeta", "alpha", "alpha", "alpha"]
-    from msc_neuro_cli.ceilings import cc_max
+    from msc_neuro_cli.metrics.ceilings import cc_max
     np.testing.assert_allclose(np.array(columns["cc_max"], float), cc_max(raw))
     assert _neuron_scores({}, 2)["cc_norm"] == [None, None]

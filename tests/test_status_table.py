@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from msc_neuro_cli.status import print_status
+from msc_neuro_cli.runs.status import print_status
 
 ROW = {"run_id": "bs4_exp3/bs4_exp3x12", "name": "hsm_dog9_h0.2_l2_0.1", "state": "finished",
        "epoch": 5000, "epochs": 5000, "reps_done": 25, "reps_total": 25, "backend": "slurm",

@@ -11,9 +11,9 @@ from msc_neuro_cli.engine.model import ComponentSpec, assemble, replica_weights
 from msc_neuro_cli.engine.streaming import (StreamingTrainer, block_order, default_block_rows,
                                             within_block_order)
 from msc_neuro_cli.engine.trainer import TrainingConfig
-from msc_neuro_cli.lazy_arrays import H5Array
-from msc_neuro_cli.metrics import NAN_MODES, CorrelationAccumulator, per_neuron_correlation
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.datasets.lazy_arrays import H5Array
+from msc_neuro_cli.metrics.correlation import NAN_MODES, CorrelationAccumulator, per_neuron_correlation
+from msc_neuro_cli.plugin_system.manager import registries
 
 SIDE, NEURONS = 5, 4
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from msc_neuro_cli.cli import main
-from msc_neuro_cli.manifest import load_manifest
-from msc_neuro_cli.plan import plan_experiment
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.spec.manifest import load_manifest
+from msc_neuro_cli.spec.plan import plan_experiment
+from msc_neuro_cli.plugin_system.manager import registries
 from msc_neuro_cli.testing import write_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,8 +94,8 @@ def _first_runs(exp, regs):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_trains_two_epochs_on_tiny_data(experiment, tmp_path, tiny_regions):
-    from msc_neuro_cli.store import RunStore
-    from msc_neuro_cli.worker import run_worker
+    from msc_neuro_cli.store.run_store import RunStore
+    from msc_neuro_cli.runs.worker import run_worker
 
     regs = registries()
     exp = load_manifest(MANIFEST).get(experiment)

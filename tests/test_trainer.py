@@ -9,8 +9,8 @@ from msc_neuro_cli.engine import placement
 from msc_neuro_cli.engine.model import ComponentSpec, assemble, replica_weights
 from msc_neuro_cli.engine.shuffling import batch_layout, epoch_orders
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig, summary_epochs
-from msc_neuro_cli.metrics import per_neuron_correlation
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.metrics.correlation import per_neuron_correlation
+from msc_neuro_cli.plugin_system.manager import registries
 
 SIDE, NEURONS, ROWS = 5, 4, 50  # 50 rows at batch 16: 3 full batches and one of 2 rows
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from msc_neuro_cli import datasets as ds
+from msc_neuro_cli.datasets import contract as ds
 from msc_neuro_cli.testing import neuro
 
 pytestmark = pytest.mark.slow

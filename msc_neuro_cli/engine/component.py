@@ -15,12 +15,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..params import COMMON_PARAMS, Param  # noqa: F401  (COMMON_PARAMS re-exported)
-from . import precision
+from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param  # noqa: F401  (COMMON_PARAMS re-exported)
+from msc_neuro_cli.engine import precision
 
 
 def _registry():
-    from ..plugins import registries  # late import: plugins import this module
+    from msc_neuro_cli.plugin_system.manager import registries  # late import: plugins import this module
     return registries().components
 
 

@@ -33,9 +33,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from .. import errors
-from . import model as model_ops
-from .trainer import ReplicatedTrainer
+from msc_neuro_cli import errors
+from msc_neuro_cli.engine import model as model_ops
+from msc_neuro_cli.engine.trainer import ReplicatedTrainer
 
 MAX_PARAMETERS = 1_000_000  # per replica: history 2 m P floats (84 MB at m = 10) and full-batch steps
 BLOCK_ROWS = 1024           # most rows per block of the full-batch objective (bounds activation memory)

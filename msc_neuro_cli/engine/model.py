@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..errors import ManifestError
-from ..params import resolve_params
-from . import precision as precision_ops
-from .component import COMMON_PARAMS, AddReplicaAxis, DropReplicaAxis, ReplicatedLayer
+from msc_neuro_cli.errors import ManifestError
+from msc_neuro_cli.plugin_system.params import resolve_params
+from msc_neuro_cli.engine import precision as precision_ops
+from msc_neuro_cli.engine.component import COMMON_PARAMS, AddReplicaAxis, DropReplicaAxis, ReplicatedLayer
 
 _UNITS = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*?\s*)?N\s*$")
 

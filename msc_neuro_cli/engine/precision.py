@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import tensorflow as tf
 
-from ..errors import ManifestError
+from msc_neuro_cli.errors import ManifestError
 
 #: precision name -> dtype the forward pass computes in (None: plain float32, no casts at all).
 PRECISIONS: dict[str, tf.DType | None] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .xla_hints import backward_scope, materialized
+from msc_neuro_cli.engine.xla_hints import backward_scope, materialized
 
 
 def _transposed_copy(t):

@@ -15,9 +15,9 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from . import batch_rows, xla_hints
-from . import model as model_ops
-from .optim import ReplicatedAdam
+from msc_neuro_cli.engine import batch_rows, xla_hints
+from msc_neuro_cli.engine import model as model_ops
+from msc_neuro_cli.engine.optim import ReplicatedAdam
 
 PREDICT_ROWS = 512  # rows per compiled prediction call: bounds memory at R x 512 x features
 

@@ -2,7 +2,7 @@
 
 The in-memory trainer (:mod:`.trainer`) uploads the whole training set once and gathers every
 minibatch from it inside one compiled loop. When the training arrays are lazy
-(:mod:`msc_neuro_cli.lazy_arrays`, e.g. an ``hdf5`` dataset with ``in_memory: false``) that is not
+(:mod:`msc_neuro_cli.datasets.lazy_arrays`, e.g. an ``hdf5`` dataset with ``in_memory: false``) that is not
 possible, so each epoch instead:
 
 1. splits the training rows into consecutive blocks of ``block_rows`` rows (a multiple of the batch
@@ -22,7 +22,7 @@ permutation of the whole epoch), so the two modes give different, equally valid 
 loss reported for an epoch is the mean of its batch losses, as in memory.
 
 Summaries stream too: predictions are made block by block and the per-neuron correlations are
-accumulated (:class:`msc_neuro_cli.metrics.CorrelationAccumulator`).
+accumulated (:class:`msc_neuro_cli.metrics.correlation.CorrelationAccumulator`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
-from ..lazy_arrays import iter_rows
-from ..metrics import CorrelationAccumulator
-from .replica_group import PREDICT_ROWS
-from .trainer import ReplicatedTrainer, Summary
+from msc_neuro_cli.datasets.lazy_arrays import iter_rows
+from msc_neuro_cli.metrics.correlation import CorrelationAccumulator
+from msc_neuro_cli.engine.replica_group import PREDICT_ROWS
+from msc_neuro_cli.engine.trainer import ReplicatedTrainer, Summary
 
 # Host bytes of one block (inputs, responses, mask). Measured peak memory grows by about seven
 # blocks (read, prefetched, converted, device buffer, XLA arguments); 16 MiB blocks already hold

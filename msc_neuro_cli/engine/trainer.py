@@ -16,11 +16,11 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from ..metrics import per_neuron_correlation
-from . import placement
-from .early_stopping import EarlyStopping, EarlyStoppingOptions, check_epochs, holdout_split
-from .replica_group import ReplicaGroup, clone_layers
-from .shuffling import batch_layout, epoch_orders
+from msc_neuro_cli.metrics.correlation import per_neuron_correlation
+from msc_neuro_cli.engine import placement
+from msc_neuro_cli.engine.early_stopping import EarlyStopping, EarlyStoppingOptions, check_epochs, holdout_split
+from msc_neuro_cli.engine.replica_group import ReplicaGroup, clone_layers
+from msc_neuro_cli.engine.shuffling import batch_layout, epoch_orders
 
 MAX_EPOCHS_PER_CALL = 100  # bounds the host->device index upload per compiled call
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 
 
 def _rate(value):

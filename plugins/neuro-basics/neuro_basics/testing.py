@@ -19,7 +19,7 @@ import tensorflow as tf
 from msc_neuro_cli.engine import model as model_ops
 from msc_neuro_cli.engine.model import ComponentSpec, assemble
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.plugin_system.manager import registries
 
 
 def build(model: list[dict], input_dims, n_neurons: int, seeds: list[int]) -> list:

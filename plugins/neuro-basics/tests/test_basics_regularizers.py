@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from msc_neuro_cli.plugins import registries
+from msc_neuro_cli.plugin_system.manager import registries
 
 RNG = np.random.default_rng(42)
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from msc_neuro_cli.backends import Backend, Submission
+from msc_neuro_cli.runs.backend import Backend, Submission
 from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.params import Param, resolve_params
-from msc_neuro_cli.store import RunId
+from msc_neuro_cli.plugin_system.params import Param, resolve_params
+from msc_neuro_cli.store.run_store import RunId
 
 from .jobspec import JobSpec, check_memory, check_walltime, job_name, split_extra
 from .scripts import BUILDERS, run_list

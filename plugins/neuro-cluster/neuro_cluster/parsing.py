@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from msc_neuro_cli.backends import JobStatus
+from msc_neuro_cli.runs.backend import JobStatus
 from msc_neuro_cli.errors import BackendError
 
 RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")

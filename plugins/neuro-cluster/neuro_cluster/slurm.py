@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from msc_neuro_cli.backends import JobStatus
+from msc_neuro_cli.runs.backend import JobStatus
 from msc_neuro_cli.errors import BackendError
 
 from .base import ClusterBackend, cluster_params

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.backends import Submission
+from msc_neuro_cli.runs.backend import Submission
 from msc_neuro_cli.errors import BackendError
 from neuro_cluster.sge import SgeBackend
 from neuro_cluster.slurm import SlurmBackend

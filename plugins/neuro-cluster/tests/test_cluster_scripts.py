@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.backends import Submission
+from msc_neuro_cli.runs.backend import Submission
 from msc_neuro_cli.errors import BackendError, StoreError
 from neuro_cluster.jobspec import JobSpec, job_name, memory_mib, walltime_hms
 from neuro_cluster.scripts import pbs_script, run_list, sge_script, slurm_script

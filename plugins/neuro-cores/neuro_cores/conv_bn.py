@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from msc_neuro_cli.engine import batch_rows
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 from neuro_basics.layer_ops import flatten_image
 from neuro_frontends.conv import Conv
 

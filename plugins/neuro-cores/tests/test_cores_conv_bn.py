@@ -88,7 +88,7 @@ def test_initialise_resets_statistics_and_has_no_bias():
 def test_regularizers_see_the_kernel(reg):
     layers = layer(regularizers={reg: 0.5})
     kernel = layers[0].weight("kernel").numpy()  # (R, 3, 3, 2, K)
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     expected = registries().components.regularizers.get(reg)(kernel, 0.5).numpy()
     np.testing.assert_allclose(layers[0].penalty().numpy(), expected, rtol=1e-6)
     if reg == "group_sparsity":

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.datasets import Dataset, DatasetSource
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
+from msc_neuro_cli.plugin_system.params import Param
 
 from .layout import read_region, region_dir
 from .merge import merge_regions

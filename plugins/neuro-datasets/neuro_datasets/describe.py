@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from msc_neuro_cli import ceilings
-from msc_neuro_cli.datasets import Dataset, DatasetSource
+from msc_neuro_cli.metrics import ceilings
+from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
 from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.params import resolve_params
+from msc_neuro_cli.plugin_system.params import resolve_params
 
 from .merge import region_raw
 
@@ -32,7 +32,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 def open_source(name: str, pairs: list[str], base_dir: Path = Path(".")) -> tuple[str, DatasetSource]:
     """A registered dataset by name (``--param`` values validated), or a ``.h5`` container path."""
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     params = parse_params(pairs)
     if name.endswith((".h5", ".hdf5")) and "path" not in params:
@@ -48,7 +48,7 @@ def open_source(name: str, pairs: list[str], base_dir: Path = Path(".")) -> tupl
 
 
 def _range(array: np.ndarray) -> tuple[float, float, float]:
-    from msc_neuro_cli import lazy_arrays
+    from msc_neuro_cli.datasets import lazy_arrays
     if lazy_arrays.is_lazy(array):  # a dataset left on disk: never read it whole
         return lazy_arrays.finite_range(array)
     a = np.asarray(array, dtype=np.float64)

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from msc_neuro_cli.datasets import PREPROCESS_PARAMS, Dataset, DatasetSource
+from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS, Dataset, DatasetSource
 from msc_neuro_cli.errors import DatasetError, StoreError
-from msc_neuro_cli.metrics import mean_correlation, per_neuron_correlation
-from msc_neuro_cli.params import Param, resolve_params
+from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
+from msc_neuro_cli.plugin_system.params import Param, resolve_params
 
 SHIFTS = ("none", "seed")
 
@@ -38,7 +38,7 @@ def _base_parts(base: Any, where: str = "base") -> tuple[str, dict, dict]:
     if not isinstance(base, dict) or not isinstance(base.get("name"), str):
         raise ValueError(f"{where}: expected a dataset mapping with a 'name' key, got {base!r}")
     from msc_neuro_cli.errors import RegistryError
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     try:
         cls = registries().datasets.get(base["name"])
@@ -107,7 +107,7 @@ class GeneratedDataset(DatasetSource):
             name, params, preprocess = _base_parts(self.options()["base"], "generated.base")
         except ValueError as exc:
             raise DatasetError(str(exc)) from None
-        from msc_neuro_cli.plugins import registries
+        from msc_neuro_cli.plugin_system.manager import registries
 
         return registries().datasets.get(name)(params, self.base_dir), {
             "name": name, "params": params, "preprocess": preprocess, "base_dir": str(self.base_dir)}
@@ -121,7 +121,7 @@ class GeneratedDataset(DatasetSource):
         source.check()
 
     def load(self) -> Dataset:
-        from msc_neuro_cli.worker import load_dataset
+        from msc_neuro_cli.runs.worker import load_dataset
 
         opts = self.options()
         self.check()
@@ -167,7 +167,7 @@ class GeneratedDataset(DatasetSource):
 
 
 def _load_model(path: Path):
-    from msc_neuro_cli.saved_models import load_model
+    from msc_neuro_cli.store.saved_models import load_model
 
     try:
         return load_model(path)

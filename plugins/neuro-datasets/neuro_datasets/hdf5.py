@@ -13,7 +13,7 @@ the file (one read, no chunk index), and the in-memory reader can memory-map the
 
 ``in_memory`` decides how the arrays are held. ``true``: in memory (memory-mapped with ``mmap:
 true``, else read in row chunks), trained by the in-memory trainer. ``false``: lazy
-(:class:`msc_neuro_cli.lazy_arrays.H5Array`): the file stays open read-only while the dataset is
+(:class:`msc_neuro_cli.datasets.lazy_arrays.H5Array`): the file stays open read-only while the dataset is
 used, row blocks are read as they are needed, and training streams blocks through the device
 (:mod:`msc_neuro_cli.engine.streaming`), so a dataset larger than memory trains. ``auto`` (the
 default): in memory when the arrays take at most IN_MEMORY_FRACTION of the memory this process
@@ -32,10 +32,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from msc_neuro_cli import lazy_arrays
-from msc_neuro_cli.datasets import Dataset, DatasetSource
+from msc_neuro_cli.datasets import lazy_arrays
+from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
 from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 
 FORMAT, VERSION = "neuro-dataset", 1
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "raw_validation", "train_mask", "val_mask")

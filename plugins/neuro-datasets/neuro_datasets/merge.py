@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from msc_neuro_cli.datasets import Dataset
+from msc_neuro_cli.datasets.contract import Dataset
 from msc_neuro_cli.errors import DatasetError
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from msc_neuro_cli.datasets import Dataset, DatasetSource
+from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
 from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 
 from .layout import load_array
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets import PREPROCESS_PARAMS, preprocess, validate
+from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS, preprocess, validate
 from msc_neuro_cli.errors import DatasetError
 from neuro_datasets import AntolikDataset, merge_regions, region_raw
 

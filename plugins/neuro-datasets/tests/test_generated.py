@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets import PREPROCESS_PARAMS
+from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
 from msc_neuro_cli.errors import DatasetError
 
 _spec = importlib.util.spec_from_file_location(  # the core tests' helpers, under a unique name
@@ -26,7 +26,7 @@ BASE = {"name": "antolik2016", "path": "Data", "regions": [1],
 def _save_model(path: Path, specs, neurons: int, seed: int) -> list[np.ndarray]:
     """Assemble real layers, give them random weights, save replica 0; return its weights."""
     from msc_neuro_cli.engine.model import ComponentSpec, assemble, export_replica, replica_weights
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     layers = assemble([ComponentSpec(c, p, "test") for c, p in specs], (9, 9, 1), neurons, 1,
                       registries().components)
@@ -182,7 +182,7 @@ def test_model_must_fit_the_base_and_predict_non_negative(world):
 
 
 def test_worker_loads_a_generated_dataset(world):
-    from msc_neuro_cli.worker import load_dataset
+    from msc_neuro_cli.runs.worker import load_dataset
 
     root, weights = world
     params = {"base": BASE, "model": "models/gen__0.keras", "noise": 0.5, "eval_noised": True,

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets import Dataset
+from msc_neuro_cli.datasets.contract import Dataset
 from msc_neuro_cli.errors import DatasetError
 from neuro_datasets import Hdf5Dataset, merge_regions, region_raw
 from neuro_datasets.describe import parse_params, reliability

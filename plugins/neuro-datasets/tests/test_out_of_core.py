@@ -15,9 +15,9 @@ import h5py
 import numpy as np
 import pytest
 
-from msc_neuro_cli import datasets as ds
+from msc_neuro_cli.datasets import contract as ds
 from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.lazy_arrays import H5Array, TransformedArray, first_nonfinite, finite_range, is_lazy, moments
+from msc_neuro_cli.datasets.lazy_arrays import H5Array, TransformedArray, first_nonfinite, finite_range, is_lazy, moments
 from neuro_datasets import Hdf5Dataset
 from neuro_datasets import hdf5 as container
 
@@ -166,11 +166,11 @@ DRIVER = textwrap.dedent("""
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    from msc_neuro_cli import datasets as ds
+    from msc_neuro_cli.datasets import contract as ds
     from msc_neuro_cli.engine.model import ComponentSpec, assemble
     from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
     from msc_neuro_cli.engine.streaming import StreamingTrainer
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     from neuro_datasets import Hdf5Dataset
 
     path, in_memory, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -273,6 +273,6 @@ def test_memory_budget_sees_a_data_limit():
     """``in_memory: auto`` decides by memory_budget(), which must see rlimits (and cgroups), not
     only the machine's free memory."""
     code = ("import resource; resource.setrlimit(resource.RLIMIT_DATA, (700 << 20, 700 << 20)); "
-            "from msc_neuro_cli.lazy_arrays import memory_budget; print(memory_budget())")
+            "from msc_neuro_cli.datasets.lazy_arrays import memory_budget; print(memory_budget())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert 0 < int(out) < 700 << 20

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 
 import neuro_datasets
-from msc_neuro_cli.datasets import DatasetSource
-from msc_neuro_cli.registry import CommandRegistry, DatasetRegistry
+from msc_neuro_cli.datasets.contract import DatasetSource
+from msc_neuro_cli.plugin_system.registry import CommandRegistry, DatasetRegistry
 
 
 def test_register_datasets():

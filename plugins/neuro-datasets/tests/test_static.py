@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets import validate
+from msc_neuro_cli.datasets.contract import validate
 from msc_neuro_cli.errors import DatasetError
 from neuro_datasets.static import StaticDataset
 

@@ -10,7 +10,7 @@ import keras
 
 from msc_neuro_cli.engine.component import ReplicatedLayer
 from msc_neuro_cli.engine.products import dense_product
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
 from neuro_basics.layer_ops import regularizers_param
 

@@ -15,10 +15,10 @@ import secrets
 from pathlib import Path
 from typing import Any, ClassVar
 
-from msc_neuro_cli.backends import Backend, JobStatus, Submission
+from msc_neuro_cli.runs.backend import Backend, JobStatus, Submission
 from msc_neuro_cli.errors import BackendError, NeuroError
-from msc_neuro_cli.params import Param, resolve_params
-from msc_neuro_cli.store import RunId, RunStore
+from msc_neuro_cli.plugin_system.params import Param, resolve_params
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 from .containers import (LABEL_BATCH, LABEL_LIMIT, LABEL_ORDER, LABEL_RUN, LABEL_STORE, container_config,
                          container_name, container_status, data_paths, memory_mib, to_start)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.backends import JobStatus
+from msc_neuro_cli.runs.backend import JobStatus
 from msc_neuro_cli.errors import BackendError
 
 LABEL_RUN = "neuro.run"        # run id, e.g. folder/bs4_exp5x3

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.ledger import LEDGER_NAME
-from msc_neuro_cli.store import RunId, RunStore
+from msc_neuro_cli.store.ledger import LEDGER_NAME
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 USER = re.compile(r"^(\d+):(\d+)$")
 

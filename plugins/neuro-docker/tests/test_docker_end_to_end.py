@@ -25,7 +25,7 @@ def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 def test_store_files_are_readable_by_the_container_user(tmp_path):
     """The root CLI writes state the container's user must read: atomic writes are 0644."""
-    from msc_neuro_cli.fsutil import atomic_write_json
+    from msc_neuro_cli.store.fsutil import atomic_write_json
     atomic_write_json(tmp_path / "probe.json", {})
     assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.backends import Submission
+from msc_neuro_cli.runs.backend import Submission
 from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.store import RunId, RunStore
+from msc_neuro_cli.store.run_store import RunId, RunStore
 from neuro_docker.backend import DockerBackend
 from neuro_docker.containers import LABEL_BATCH, LABEL_RUN
 

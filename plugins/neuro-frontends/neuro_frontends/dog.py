@@ -24,7 +24,7 @@ import keras
 
 from msc_neuro_cli.engine.products import batched_product, image_product
 from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.params import Param
+from msc_neuro_cli.plugin_system.params import Param
 
 ALPHA_MIN = float(np.finfo(float).eps)
 

@@ -123,7 +123,7 @@ def export_curves(
 
     Example: [bold]neuro export-curves demo --format csv -o curves.csv[/bold]
     """
-    from msc_neuro_cli.fsutil import atomic_write_bytes
+    from msc_neuro_cli.store.fsutil import atomic_write_bytes
 
     from .export import curves_text
     from .loading import aliases_from_manifest, load_runs, run_order, select

@@ -2,7 +2,7 @@
 
 A saved repetition (``models/.../{name}__{rep}.keras``) is a plain Keras model whose layers are
 the run's components with a replica axis of 1. Loading it needs the components' classes, which
-importing the plugins registers (``msc_neuro_cli.plugins.registries()``). Filters are found by
+importing the plugins registers (``msc_neuro_cli.plugin_system.manager.registries()``). Filters are found by
 what a layer holds, not by its component name:
 
 - a layer with a ``filters()`` method, which renders its parameters as filters: ``diff_of_gaussians``
@@ -34,7 +34,7 @@ class FilterSet:
 
 def load_model(path: Path):
     """A saved repetition's Keras model (the core's loader registers the plugins' layers)."""
-    from msc_neuro_cli.saved_models import load_model as load_saved
+    from msc_neuro_cli.store.saved_models import load_model as load_saved
 
     return load_saved(path)
 

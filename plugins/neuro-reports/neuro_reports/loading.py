@@ -17,9 +17,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from msc_neuro_cli import ledger
+from msc_neuro_cli.store import ledger
 from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.store import RunId, RunStore
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 from . import events
 
@@ -156,7 +156,7 @@ def aliases_from_manifest(manifest: Path | None) -> dict[str, str]:
     """Alias -> experiment key from a manifest, if one is given and exists ({} otherwise)."""
     if manifest is None or not Path(manifest).is_file():
         return {}
-    from msc_neuro_cli.manifest import load_manifest
+    from msc_neuro_cli.spec.manifest import load_manifest
     return dict(load_manifest(Path(manifest)).aliases)
 
 

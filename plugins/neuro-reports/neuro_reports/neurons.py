@@ -1,7 +1,7 @@
 """Per-neuron context of a run's dataset: regions, noise ceilings and the dataset checksum.
 
-The dataset is loaded exactly as the worker loaded it (``msc_neuro_cli.worker.load_dataset`` on
-the run's frozen spec). Ceilings come from :mod:`msc_neuro_cli.ceilings`, computed per region on
+The dataset is loaded exactly as the worker loaded it (``msc_neuro_cli.runs.worker.load_dataset`` on
+the run's frozen spec). Ceilings come from :mod:`msc_neuro_cli.metrics.ceilings`, computed per region on
 that region's own raw repeats (regions have different repeat counts). A run whose record already
 holds its ceilings (``record["ceilings"]``, written by the worker since scores went into records)
 uses those and its dataset is not loaded. A run whose dataset is no longer where its spec says gets
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from msc_neuro_cli import ceilings
+from msc_neuro_cli.metrics import ceilings
 
 # the ceiling the model's correlation (with the trial-averaged validation response) is compared
 # with: CCmax is the highest correlation any model can reach with an R-trial average.
@@ -79,7 +79,7 @@ def _from_record(spec: dict, record: dict | None) -> DatasetInfo | None:
 
 def _load(spec: dict) -> DatasetInfo:
     from msc_neuro_cli.errors import NeuroError
-    from msc_neuro_cli.worker import load_dataset
+    from msc_neuro_cli.runs.worker import load_dataset
 
     name = spec["dataset"]["name"]
     try:

@@ -248,7 +248,7 @@ def _merge(values: list):
 
 
 def _provenance(runs: list[Run]) -> str:
-    from msc_neuro_cli.provenance import versions
+    from msc_neuro_cli.store.provenance import versions
 
     rows = []
     for run in runs:

@@ -51,7 +51,7 @@ def final_quantiles(values, quantiles=MEDIAN_MODE) -> dict[str, float]:
 
 def fraction_of_ceiling(per_neuron: np.ndarray, ceiling: np.ndarray) -> float:
     """Slope through the origin of model correlation against the ceiling across neurons."""
-    from msc_neuro_cli.ceilings import fraction_of_oracle
+    from msc_neuro_cli.metrics.ceilings import fraction_of_oracle
     return fraction_of_oracle(per_neuron, ceiling)
 
 

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from msc_neuro_cli import ledger
+from msc_neuro_cli.store import ledger
 from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.store import RunId, RunStore
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 
 def log_folders(store_root: Path, tokens: Iterable[str], aliases: dict[str, str] | None = None) -> dict[str, Path]:

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from msc_neuro_cli import scoring
-from msc_neuro_cli.datasets import Dataset
+from msc_neuro_cli.metrics import scoring
+from msc_neuro_cli.datasets.contract import Dataset
 from neuro_reports import neurons, summary
 from neuro_reports.loading import Repetition, Run
 
@@ -33,7 +33,7 @@ def test_dataset_info_from_the_record_without_loading(tmp_path):
     info = neurons.dataset_info(spec, record)
     assert info.error is None and info.checksum == "abc123"
     assert info.regions == [("V1", 2), ("LM", 3)] and list(info.region_of) == ["V1"] * 2 + ["LM"] * 3
-    from msc_neuro_cli.ceilings import cc_max, oracle_jackknife
+    from msc_neuro_cli.metrics.ceilings import cc_max, oracle_jackknife
     np.testing.assert_allclose(info.ceilings["cc_max"][:2], cc_max(raw[:, :, :2]))
     np.testing.assert_allclose(info.ceilings["oracle_jackknife"][2:], oracle_jackknife(raw[:, :, 2:]))
     assert info.repeats == {"V1": 6, "LM": 6}

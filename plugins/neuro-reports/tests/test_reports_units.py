@@ -162,7 +162,7 @@ def test_conv_kernels_of_a_real_keras_model_become_filter_images(tmp_path):
 
     from msc_neuro_cli.engine.component import ReplicatedLayer
     from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     from neuro_reports import figures
     from neuro_reports.filters import model_filters
 
@@ -193,13 +193,13 @@ def test_conv_kernels_of_a_real_keras_model_become_filter_images(tmp_path):
 
 def test_dense_layer_on_an_image_gives_receptive_fields_and_dog_layers_use_dog_filters():
     from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     from neuro_dense.normal import Dense
     from neuro_frontends.dog import DifferenceOfGaussians, dog_filters
     from neuro_reports.filters import model_filters
 
     from msc_neuro_cli.engine.component import COMMON_PARAMS
-    from msc_neuro_cli.params import resolve_params
+    from msc_neuro_cli.plugin_system.params import resolve_params
 
     comps = registries().components
     full = lambda cls, given: resolve_params({**COMMON_PARAMS, **cls.PARAMS}, given, str)  # noqa: E731
@@ -241,8 +241,8 @@ def test_conv_dog_and_conv_components_give_kernel_images():
     conv = pytest.importorskip("neuro_frontends.conv")
     from msc_neuro_cli.engine.component import COMMON_PARAMS
     from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.params import resolve_params
-    from msc_neuro_cli.plugins import registries
+    from msc_neuro_cli.plugin_system.params import resolve_params
+    from msc_neuro_cli.plugin_system.manager import registries
     from neuro_reports.filters import model_filters
 
     comps = registries().components

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .fsutil import atomic_write_json, read_json
-from .ledger import LEDGER_NAME
+from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
+from msc_neuro_cli.store.ledger import LEDGER_NAME
 
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,=+\-\[\]()]*$")
 STATES = ("planned", "queued", "running", "finished", "failed", "interrupted", "cancelled", "lost")

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ManifestError
+from msc_neuro_cli.errors import ManifestError
 
 
 class LocDict(dict):

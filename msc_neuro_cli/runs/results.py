@@ -9,9 +9,9 @@ import os
 import socket
 from typing import Any, Iterable
 
-from .metrics import summarise
-from .scoring import PER_NEURON, SCORES, summarise_reps
-from .store import RunId, RunStore
+from msc_neuro_cli.metrics.correlation import summarise
+from msc_neuro_cli.metrics.scoring import PER_NEURON, SCORES, summarise_reps
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 # per-neuron export: the neuron's noise ceilings next to its scores
 NEURON_CEILINGS = ("cc_max", "oracle_jackknife", "oracle_conservative", "explainable_variance_fraction")

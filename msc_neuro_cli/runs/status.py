@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import NeuroError
-from .results import effective_state, selected_runs
-from .store import RunStore
+from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.runs.results import effective_state, selected_runs
+from msc_neuro_cli.store.run_store import RunStore
 
 COLOURS = {"finished": "green", "failed": "red", "lost": "red", "running": "cyan", "queued": "blue",
            "interrupted": "yellow", "cancelled": "yellow"}

@@ -6,7 +6,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from . import __version__
+from msc_neuro_cli import __version__
 
 
 def git_commit(path: Path | None) -> str | None:
@@ -27,7 +27,7 @@ def git_commit(path: Path | None) -> str | None:
 
 
 def versions() -> dict[str, str]:
-    from .plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
     import numpy
     import tensorflow as tf
 

@@ -4,7 +4,7 @@ Notation: ``raw`` has shape (R repeats, I images, N neurons); r_ik is the respon
 repeat k (one neuron); m_i = mean_k r_ik is the trial average (what ``validation_set`` holds) and
 p_i a model's prediction for image i. Every function works on all neurons at once and returns one
 value per neuron. A neuron whose estimate is undefined (zero variance, negative signal power
-under a square root) gets NaN; use :func:`nanmean` or a NaN mode of :mod:`msc_neuro_cli.metrics`.
+under a square root) gets NaN; use :func:`nanmean` or a NaN mode of :mod:`msc_neuro_cli.metrics.correlation`.
 The formulas are those of docs/metrics.md ("Noise ceilings").
 """
 
@@ -26,7 +26,7 @@ def _raw(raw) -> np.ndarray:
     if raw.shape[1] < 2:
         raise ValueError(f"noise ceilings need at least 2 images, got {raw.shape[1]}")
     if not np.all(np.isfinite(raw)):
-        raise ValueError("raw repeats contain NaN or inf (split merged regions with msc_neuro_cli.scoring.region_blocks)")
+        raise ValueError("raw repeats contain NaN or inf (split merged regions with msc_neuro_cli.metrics.scoring.region_blocks)")
     return raw
 
 

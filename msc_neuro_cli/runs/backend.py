@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..params import Param
+from msc_neuro_cli.plugin_system.params import Param
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Typed registries that plugins fill through the hooks in :mod:`msc_neuro_cli.hookspecs`.
+"""Typed registries that plugins fill through the hooks in :mod:`msc_neuro_cli.plugin_system.hookspecs`.
 
 Each registered name remembers which plugin registered it, so ``neuro plugins`` can list what
 every plugin provides and a name registered twice is an error naming both plugins.
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from .errors import RegistryError
+from msc_neuro_cli.errors import RegistryError
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ class ComponentRegistry:
     """
 
     def __init__(self):
-        from .tfquiet import import_tensorflow  # components need TensorFlow: import it quietly first
+        from msc_neuro_cli.tfquiet import import_tensorflow  # components need TensorFlow: import it quietly first
 
         self.layers: Registry[type] = Registry("component", import_tensorflow)
         self.activations: Registry[Callable] = Registry("activation", import_tensorflow)
@@ -141,7 +141,7 @@ class ComponentRegistry:
 
 
 class BackendRegistry(Registry[type]):
-    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.backends.Backend` subclass,
+    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.runs.backend.Backend` subclass,
     and ``add_profile(name, settings)`` for named resource profiles (``{"backend": "qsub", ...}``)
     that ``neuro run --backend NAME`` accepts like the manifest's ``profiles:``."""
 
@@ -161,7 +161,7 @@ class BackendRegistry(Registry[type]):
 
 
 class DatasetRegistry(Registry[type]):
-    """Datasets: ``add(name, cls)`` with a :class:`msc_neuro_cli.datasets.DatasetSource` subclass."""
+    """Datasets: ``add(name, cls)`` with a :class:`msc_neuro_cli.datasets.contract.DatasetSource` subclass."""
 
     def __init__(self):
         super().__init__("dataset")

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestError
-from .params import Param, resolve_params
-from .store import check_component
-from .yamlsource import LocDict, LocList, load, merge
+from msc_neuro_cli.errors import ManifestError
+from msc_neuro_cli.plugin_system.params import Param, resolve_params
+from msc_neuro_cli.store.run_store import check_component
+from msc_neuro_cli.spec.yamlsource import LocDict, LocList, load, merge
 
 EXPERIMENT_KEYS = {"folder", "exp", "name", "description", "aliases", "extends", "dataset", "model",
                    "training", "grid", "repetitions", "seeds", "run_suffix", "backend", "abstract"}

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import lazy_arrays as lazy
-from .errors import DatasetError
-from .params import Param
+from msc_neuro_cli.datasets import lazy_arrays as lazy
+from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.plugin_system.params import Param
 
 
 @dataclass

@@ -15,9 +15,10 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from . import PLUGIN_ENTRY_POINT_GROUP, hookspecs
-from .errors import RegistryError
-from .registry import BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry
+from msc_neuro_cli import PLUGIN_ENTRY_POINT_GROUP
+from msc_neuro_cli.plugin_system import hookspecs
+from msc_neuro_cli.errors import RegistryError
+from msc_neuro_cli.plugin_system.registry import BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry
 
 
 class PluginLoadWarning(UserWarning):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .errors import NeuroError
-from .results import selected_runs
-from .status import current_states, state_backend_class
-from .store import RunStore
+from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.runs.results import selected_runs
+from msc_neuro_cli.runs.status import current_states, state_backend_class
+from msc_neuro_cli.store.run_store import RunStore
 
 
 def cancel_runs(store_path: Path, experiment: str, runs: list[int] | None, regs) -> list[str]:

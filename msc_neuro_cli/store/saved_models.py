@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import StoreError
+from msc_neuro_cli.errors import StoreError
 
 
 def register_all_layers() -> None:
     """Import every component plugin's layer classes so Keras can deserialise them."""
-    from .plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     for entry in registries().components.layers.entries():
         entry.obj  # noqa: B018  (resolving a lazy reference imports and registers the class)

@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__
-from .datasets import PREPROCESS_PARAMS
-from .errors import ManifestError, RegistryError
-from .manifest import Experiment, Where
-from .params import COMMON_PARAMS, Param, resolve_params
-from .store import RunId, check_component
+from msc_neuro_cli import __version__
+from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
+from msc_neuro_cli.errors import ManifestError, RegistryError
+from msc_neuro_cli.spec.manifest import Experiment, Where
+from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
+from msc_neuro_cli.store.run_store import RunId, check_component
 
 TRAINING_PARAMS: dict[str, Param] = {
     "epochs": Param(int, 5000, "training epochs", minimum=1),
@@ -209,7 +209,7 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
 
 def _located(plain: dict, original: Any) -> dict:
     """Carry line numbers of ``original`` over to a substituted copy, for error messages."""
-    from .yamlsource import LocDict
+    from msc_neuro_cli.spec.yamlsource import LocDict
     out = LocDict(plain)
     out.line = getattr(original, "line", 0)
     out.lines = getattr(original, "lines", {})

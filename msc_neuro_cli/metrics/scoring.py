@@ -1,6 +1,6 @@
 """Scores of a run's validation predictions against its dataset's raw repeats, for run records.
 
-The formulas live in :mod:`msc_neuro_cli.ceilings`; this module applies them region by region.
+The formulas live in :mod:`msc_neuro_cli.metrics.ceilings`; this module applies them region by region.
 A merged multi-region dataset has block masks (each region's neurons count only on its own
 validation images) and a ``raw_validation`` padded with NaN outside each region's block and
 beyond its own repeat count; :func:`region_blocks` takes the blocks back apart from ``val_mask``
@@ -30,10 +30,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import ceilings
-from .datasets import Dataset
-from .errors import DatasetError
-from .metrics import summarise
+from msc_neuro_cli.metrics import ceilings
+from msc_neuro_cli.datasets.contract import Dataset
+from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.metrics.correlation import summarise
 
 CEILINGS = ("cc_max", "oracle_jackknife", "oracle_conservative", "explainable_variance_fraction",
             "noise_variance", "total_variance", "normalised_noise_power")

@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .backends import Backend, Submission
-from .errors import NeuroError
-from .manifest import load_manifest
-from .plan import RunPlan, plan_experiment
-from .profiles import parse_overrides, resolve_backend
-from .results import run_summaries
-from .store import RunStore
+from msc_neuro_cli.runs.backend import Backend, Submission
+from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.spec.manifest import load_manifest
+from msc_neuro_cli.spec.plan import RunPlan, plan_experiment
+from msc_neuro_cli.runs.profiles import parse_overrides, resolve_backend
+from msc_neuro_cli.runs.results import run_summaries
+from msc_neuro_cli.store.run_store import RunStore
 
 RETRYABLE = ("failed", "lost", "interrupted", "cancelled")
 TERMINAL = ("finished", "failed", "lost", "interrupted", "cancelled")
@@ -61,7 +61,7 @@ def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> No
 
 
 def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool, regs) -> list[RunPlan]:
-    from .status import current_states
+    from msc_neuro_cli.runs.status import current_states
 
     states = current_states(store, [p.run_id for p in plans], regs)
     chosen = []
@@ -88,7 +88,7 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
 def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force: bool,
                    retry_failed: bool, wait: bool, only, manifest_path: Path, store_path: Path,
                    console: Console, overrides: list[str] | None = None) -> int:
-    from .plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     regs = registries()
     manifest = load_manifest(manifest_path)
@@ -150,7 +150,7 @@ def follow(store: RunStore, plans: list[RunPlan], backend: Backend, console: Con
     """Poll the engine until every run reached a terminal state, with a progress display."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .results import effective_state
+    from msc_neuro_cli.runs.results import effective_state
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:

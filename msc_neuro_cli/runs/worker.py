@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets as ds
-from . import ledger
-from .errors import NeuroError, StoreError
-from .fsutil import atomic_write_bytes
-from .metrics import mean_correlation, summarise
-from .provenance import git_commit, versions
-from .scoring import score_replicas, summarise_reps
-from .store import RunId, RunStore
+from msc_neuro_cli.datasets import contract as ds
+from msc_neuro_cli.store import ledger
+from msc_neuro_cli.errors import NeuroError, StoreError
+from msc_neuro_cli.store.fsutil import atomic_write_bytes
+from msc_neuro_cli.metrics.correlation import mean_correlation, summarise
+from msc_neuro_cli.store.provenance import git_commit, versions
+from msc_neuro_cli.metrics.scoring import score_replicas, summarise_reps
+from msc_neuro_cli.store.run_store import RunId, RunStore
 
 def _checkpoint_seconds() -> float:
     """How often a training group saves a checkpoint (NEURO_CHECKPOINT_SECONDS, default 60)."""
@@ -42,7 +42,7 @@ class _StopFlag:
 
 
 def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
-    from .plugins import registries
+    from msc_neuro_cli.plugin_system.manager import registries
 
     dspec = spec["dataset"]
     source = registries().datasets.get(dspec["name"])(dspec["params"], Path(dspec["base_dir"]))
@@ -59,10 +59,10 @@ def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
 def _configure_threads(replicas: int) -> None:
     """Thread pools before TensorFlow's first op: NEURO_THREADS (set by the local backend to
     cores / jobs) or one per replica group."""
-    from .tfquiet import import_tensorflow
+    from msc_neuro_cli.tfquiet import import_tensorflow
 
     import_tensorflow()
-    from .engine import placement
+    from msc_neuro_cli.engine import placement
 
     threads = os.environ.get("NEURO_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
@@ -73,10 +73,10 @@ def _configure_threads(replicas: int) -> None:
 
 def _replicas_per_round(spec: dict, data: ds.Dataset, n_todo: int) -> int:
     """'auto': as many repetitions at once as fit in half the available memory."""
-    from .engine import placement
-    from .engine.model import ComponentSpec, assemble
-    from .engine.shuffling import batch_layout
-    from .plugins import registries
+    from msc_neuro_cli.engine import placement
+    from msc_neuro_cli.engine.model import ComponentSpec, assemble
+    from msc_neuro_cli.engine.shuffling import batch_layout
+    from msc_neuro_cli.plugin_system.manager import registries
 
     specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in spec["model"]]
     probe = assemble(specs, data.input_dims, data.n_neurons, 1, registries().components)
@@ -85,7 +85,7 @@ def _replicas_per_round(spec: dict, data: ds.Dataset, n_todo: int) -> int:
     tcfg = spec["training"]
     _, padded = batch_layout(len(data.train_x), tcfg["batch_size"], tcfg["partial_batch"])
     if tcfg.get("optimizer") == "lbfgs":  # full batch and a history of 2m weight vectors
-        from .engine import lbfgs
+        from msc_neuro_cli.engine import lbfgs
         per_replica = lbfgs.replica_bytes(n_weights, len(data.train_x), data.train_x.shape[1], widest,
                                           tcfg.get("lbfgs_memory", 10))
     else:
@@ -139,10 +139,10 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
 
 def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps: list[int],
                  flag: _StopFlag) -> bool:
-    from .engine.model import ComponentSpec, assemble, export_replica
-    from .events import CORRELATION_TAG, ScalarWriter
-    from .engine.trainer import TrainingConfig
-    from .plugins import registries
+    from msc_neuro_cli.engine.model import ComponentSpec, assemble, export_replica
+    from msc_neuro_cli.store.events import CORRELATION_TAG, ScalarWriter
+    from msc_neuro_cli.engine.trainer import TrainingConfig
+    from msc_neuro_cli.plugin_system.manager import registries
 
     comps = registries().components
     seeds = [spec["seeds"][i] for i in reps]
@@ -232,12 +232,12 @@ def _train_group(store: RunStore, rid: RunId, spec: dict, data: ds.Dataset, reps
 def _trainer_class(config, data: ds.Dataset):
     """L-BFGS (full batch) if asked; a dataset left on disk streams; otherwise the in-memory trainer."""
     if config.optimizer == "lbfgs":
-        from .engine.lbfgs import LbfgsTrainer
+        from msc_neuro_cli.engine.lbfgs import LbfgsTrainer
         return LbfgsTrainer
     if data.is_lazy:
-        from .engine.streaming import StreamingTrainer
+        from msc_neuro_cli.engine.streaming import StreamingTrainer
         return StreamingTrainer
-    from .engine.trainer import ReplicatedTrainer
+    from msc_neuro_cli.engine.trainer import ReplicatedTrainer
     return ReplicatedTrainer
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from .errors import BackendError, ManifestError, NeuroError
-from .params import resolve_params
-from .yamlsource import load
+from msc_neuro_cli.errors import BackendError, ManifestError, NeuroError
+from msc_neuro_cli.plugin_system.params import resolve_params
+from msc_neuro_cli.spec.yamlsource import load
 
 
 def user_profiles_path() -> Path:
