@@ -36,3 +36,13 @@ def test_reader_skips_comments_and_append_is_unique(tmp_path):
     assert ledger.append(path, "demo/demox0/hsm") is True
     assert ledger.append(path, "demo/demox0/hsm") is False
     assert ledger.entries(path) == ["experiments_2/bs3_exp5x3/baseline3_l11e-07xN0.2x5000", "demo/demox0/hsm"]
+
+
+def test_append_ends_an_unterminated_last_line_first(tmp_path):
+    """A hand-edited thesis ledger often lacks its final newline: the entries must not glue."""
+    path = tmp_path / "experiments.txt"
+    path.write_text("experiments_2/bs3_exp5x3/baseline3")  # no trailing newline
+    assert ledger.append(path, "demo/demox0/hsm") is True
+    assert path.read_text() == "experiments_2/bs3_exp5x3/baseline3\ndemo/demox0/hsm\n"
+    assert ledger.append(path, "demo/demox1/hsm") is True
+    assert ledger.entries(path) == ["experiments_2/bs3_exp5x3/baseline3", "demo/demox0/hsm", "demo/demox1/hsm"]

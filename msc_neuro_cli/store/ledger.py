@@ -26,7 +26,10 @@ def append(ledger: Path, entry: str, unique: bool = True) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX)
         if unique and entry in _lines(fd):
             return False
-        data = (entry + "\n").encode()
+        # A hand-edited ledger may end without a newline: end that line first so the
+        # entries never glue together.
+        data = ("\n" if _ends_unterminated(fd) else "") + entry + "\n"
+        data = data.encode()
         written = os.write(fd, data)
         if written != len(data):  # a short write on a full disk: say so rather than tear lines
             raise OSError(f"{ledger}: wrote {written} of {len(data)} bytes")
@@ -35,6 +38,14 @@ def append(ledger: Path, entry: str, unique: bool = True) -> bool:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _ends_unterminated(fd: int) -> bool:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size == 0:
+        return False
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    return os.read(fd, 1) != b"\n"
 
 
 def _lines(fd: int) -> set[str]:
