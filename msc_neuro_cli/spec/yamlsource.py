@@ -85,7 +85,10 @@ def load(path: Path) -> Any:
         raise ManifestError(f"{path}: manifest not found (pass --manifest PATH)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters here already
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not a YAML text file ({_one_line(exc)})") from None
     loader.name = str(path)
     try:
         return loader.get_single_data()
@@ -94,9 +97,13 @@ def load(path: Path) -> Any:
         line = f":{mark.line + 1}" if mark else ""
         raise ManifestError(f"{path}{line}: malformed YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: malformed YAML: {exc}") from None
+        raise ManifestError(f"{path}: malformed YAML: {_one_line(exc)}") from None
     finally:
         loader.dispose()
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def merge(base: Any, override: Any) -> Any:

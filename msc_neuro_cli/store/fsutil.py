@@ -33,8 +33,14 @@ def atomic_write_json(path: Path, value: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """Parse a JSON file of the store; a damaged one is a one-line StoreError naming it."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        from msc_neuro_cli.errors import StoreError
+
+        raise StoreError(f"{path}: damaged JSON file ({' '.join(str(exc).split())})") from None
 
 
 def _plain(value):

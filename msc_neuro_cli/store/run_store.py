@@ -65,6 +65,10 @@ class RunId:
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        for folder in (self.root, self.root / "runs"):  # a file here would fail deep inside reads
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(f"{folder}: is a file, but the run store needs a folder here "
+                                 "(pass --store FOLDER)")
 
     # --- paths ------------------------------------------------------------------------------
     @property
