@@ -32,6 +32,27 @@ GIT_BLOB = {
     "Data/region3/training_inputs.npy": "1ccc45c1c07c5002b9a01ca4793f03905eb2ce98",
 }
 
+# Sizes in bytes of every file of the dataset: they bound what a download and its unpacking may
+# write (the training inputs' sizes are part of their git blob ids).
+SIZES = {
+    "Data/README": 305,
+    "Data/region1/raw_validation_set.npy": 412080,
+    "Data/region1/training_inputs.npy": 13838528,
+    "Data/region1/training_set.npy": 1483280,
+    "Data/region1/validation_inputs.npy": 384480,
+    "Data/region1/validation_set.npy": 41280,
+    "Data/region2/raw_validation_set.npy": 176080,
+    "Data/region2/training_inputs.npy": 9687008,
+    "Data/region2/training_set.npy": 554480,
+    "Data/region2/validation_inputs.npy": 384480,
+    "Data/region2/validation_set.npy": 22080,
+    "Data/region3/raw_validation_set.npy": 489680,
+    "Data/region3/training_inputs.npy": 13838528,
+    "Data/region3/training_set.npy": 1468880,
+    "Data/region3/validation_inputs.npy": 384480,
+    "Data/region3/validation_set.npy": 40880,
+}
+
 EXPECTED = {"sha256": SHA256, "git_blob": GIT_BLOB}
 
 
