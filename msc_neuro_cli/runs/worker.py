@@ -42,18 +42,10 @@ class _StopFlag:
 
 
 def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
-    from msc_neuro_cli.plugin_system.manager import registries
+    """The run's dataset (kept for callers of the old location; see datasets.loading)."""
+    from msc_neuro_cli.datasets.loading import load_dataset as load
 
-    dspec = spec["dataset"]
-    source = registries().datasets.get(dspec["name"])(dspec["params"], Path(dspec["base_dir"]))
-    source.check()
-    if hasattr(source, "load_regions") and hasattr(source, "merge"):
-        parts = [ds.preprocess(part, dspec["preprocess"]) for part in source.load_regions()]
-        data = source.merge(parts)
-    else:
-        data = ds.preprocess(source.load(), dspec["preprocess"])
-    ds.validate(data, f"dataset {dspec['name']!r}")
-    return data
+    return load(spec["dataset"])
 
 
 def _configure_threads(replicas: int) -> None:

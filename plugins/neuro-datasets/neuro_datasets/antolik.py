@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
+from msc_neuro_cli.datasets.contract import Capabilities, Dataset, DatasetSource
 from msc_neuro_cli.plugin_system.params import Param
 
 from .layout import read_region, region_dir
@@ -31,6 +31,7 @@ class AntolikDataset(DatasetSource):
     """Antolik et al. 2016 (S1 dataset): ``<path>/Data/region{r}/*.npy`` or ``<path>/region{r}/``."""
 
     description = "Antolik et al. 2016 mouse V1 responses to natural images (regions 1-3)"
+    CAPABILITIES = Capabilities(regions=True)  # load_regions + merge: each region preprocessed alone
     PARAMS = {
         "path": Param(str, "Data", "folder holding Data/region{r}/ or region{r}/ "
                       "(`neuro data fetch antolik2016` downloads it)"),
@@ -53,8 +54,7 @@ class AntolikDataset(DatasetSource):
         root = self.root()
         return [read_region(region_dir(root, r), f"region{r}") for r in self.region_numbers()]
 
-    @staticmethod
-    def merge(parts: list[Dataset]) -> Dataset:
+    def merge(self, parts: list[Dataset]) -> Dataset:
         """Merge per-region datasets (after per-region preprocessing) with block masks."""
         return merge_regions(parts)
 
