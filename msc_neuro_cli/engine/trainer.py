@@ -136,8 +136,11 @@ class ReplicatedTrainer:
 
     # ------------------------------------------------------------------ host part
     def initialise(self) -> None:
+        mean_response = self.data["neuron_mean"].numpy()
         for i, layer in enumerate(self.layers):
             layer.initialise([np.random.default_rng([seed, i, 0]) for seed in self.seeds])
+            if hasattr(layer, "initialise_from_responses"):  # e.g. a readout's bias from the mean response
+                layer.initialise_from_responses(mean_response)
         self._push()
 
     def _run(self, first_epoch: int, n: int) -> np.ndarray:
