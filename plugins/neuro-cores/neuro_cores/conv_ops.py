@@ -2,24 +2,30 @@
 
 Layout: activations x are (R, B, H, W, C) (replica, row, height, width, channel); filters carry
 the same leading replica axis R. All ops are cross-correlations with TensorFlow's SAME / VALID
-padding rules and no bias.
+padding rules, stride 1 and no bias.
 
-    first_conv(x, w)            w (R, k, k, Cin, Cout)   y[r] = conv2d(x[r], w[r])
+    first_conv(x, w)            w (R, k, k, Cin, Cout)   y[r] = conv2d(x[r], w[r]), VALID by default
     full_conv(x, w, padding)    w (R, k, k, Cin, Cout)   y[r] = conv2d(x[r], w[r])
     depthwise_conv(x, w, pad)   w (R, k, k, C)           y[r, ..., c] = conv2d(x[r, ..., c], w[r, ..., c])
     pointwise_conv(x, w)        w (R, Cin, Cout)         y[r] = x[r] @ w[r]   (a 1 x 1 convolution)
 
-Replicas are folded into channels where the maths allows: a depthwise convolution over
-(B, H, W, R*C) with filters (k, k, R*C, 1) is exactly R independent depthwise convolutions, and a
-first convolution of grey images (Cin = 1) is a depthwise convolution of (B, H, W, R) with
-channel multiplier Cout. A pointwise convolution is one batched matrix product over R.
+How each is computed was chosen by measurement on a 2-core AVX-512 CPU (bench/bench_conv.py,
+docs/performance.md, "Convolutional cores on CPU"):
+- depthwise: TensorFlow's depthwise kernels per replica for the output and the input gradient;
+  the filter gradient, TensorFlow's slowest part (about 10x the forward), as a forward depthwise
+  convolution with the roles swapped (:func:`depthwise_filter_gradient`).
+- first layer: patches (im2col) times the filters, one batched product over replicas; the input
+  gradient (never needed for images) is not computed unless asked for.
+- pointwise: one batched matrix product over replicas.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.api import NeuroError
+
+ONES = [1, 1, 1, 1]
 
 
 class ConvShapeError(NeuroError):
@@ -40,46 +46,84 @@ def _check(x, w, rank: int, what: str):
         raise ConvShapeError(f"{what}: {x.shape[0]} replicas in the input, {w.shape[0]} in the filters")
 
 
-def fold(x):
-    """(R, B, H, W, C) -> (B, H, W, R*C), channel index r*C + c."""
-    r, c = x.shape[0], x.shape[-1]
-    s = tf.shape(x)
-    return tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), [s[1], s[2], s[3], r * c])
+# ---------------------------------------------------------------------------- depthwise
+def same_pads(k: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding (before, after) of a k-tap stride-1 axis."""
+    return (k - 1) // 2, k - 1 - (k - 1) // 2
 
 
-def unfold(y, replicas: int):
-    """(B, H, W, R*C) -> (R, B, H, W, C): the inverse of :func:`fold`."""
-    c = y.shape[-1] // replicas
-    s = tf.shape(y)
-    return tf.transpose(tf.reshape(y, [s[0], s[1], s[2], replicas, c]), [3, 0, 1, 2, 4])
+def depthwise_filter_gradient(x, dy, k: int, padding: str):
+    """dL/dw (k, k, C) of a depthwise convolution of x (B, H, W, C) whose output gradient is dy.
+
+        dw[i, j, c] = sum over b, h, w of xp[b, h + i, w + j, c] * dy[b, h, w, c]
+
+    (xp: x padded as the forward pass padded it) is itself a VALID depthwise convolution: of
+    xp laid out as one image with B*C channels, by dy as a (H', W') filter per channel, then a
+    sum over B. TensorFlow's forward kernel does that about 2x faster than its own filter gradient.
+    """
+    if _padding(padding) == "SAME":
+        before, after = same_pads(k)
+        x = tf.pad(x, [[0, 0], [before, after], [before, after], [0, 0]])
+    b, c = tf.shape(x)[0], x.shape[-1]
+    image = tf.transpose(x, [1, 2, 0, 3])                            # (Hp, Wp, B, C)
+    image = tf.reshape(image, [1, tf.shape(image)[0], tf.shape(image)[1], b * c])
+    filters = tf.transpose(dy, [1, 2, 0, 3])                        # (H', W', B, C)
+    filters = tf.reshape(filters, [tf.shape(dy)[1], tf.shape(dy)[2], b * c, 1])
+    per_row = tf.nn.depthwise_conv2d(image, filters, ONES, "VALID")  # (1, k, k, B*C)
+    return tf.reduce_sum(tf.reshape(per_row, [k, k, b, c]), axis=2)
+
+
+def depthwise2d(x, w, padding: str = "same"):
+    """One replica: x (B, H, W, C), w (k, k, C) -> (B, H', W', C), with the fast filter gradient."""
+    pad = _padding(padding)
+    k = w.shape[0]
+
+    @tf.custom_gradient
+    def conv(x, w):
+        filters = w[..., None]
+        y = tf.nn.depthwise_conv2d(x, filters, ONES, pad)
+
+        def grad(dy):
+            dx = tf.compat.v1.nn.depthwise_conv2d_native_backprop_input(tf.shape(x), filters, dy, ONES, pad)
+            return dx, depthwise_filter_gradient(x, dy, k, pad)
+        return y, grad
+
+    return conv(tf.convert_to_tensor(x), tf.convert_to_tensor(w))
 
 
 def depthwise_conv(x, w, padding: str = "same"):
     """x (R, B, H, W, C), w (R, k, k, C) -> (R, B, H', W', C): one k x k filter per channel and replica."""
     x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w)
     _check(x, w, 4, "depthwise_conv")
-    r, kh, kw, c = w.shape
-    filters = tf.reshape(tf.transpose(w, [1, 2, 0, 3]), [kh, kw, r * c, 1])
-    y = tf.nn.depthwise_conv2d(fold(x), filters, [1, 1, 1, 1], _padding(padding))
-    return unfold(y, r)
+    return tf.stack([depthwise2d(x[r], w[r], padding) for r in range(w.shape[0])])
 
 
+# ---------------------------------------------------------------------------- full and pointwise
 def full_conv(x, w, padding: str = "same"):
-    """x (R, B, H, W, Cin), w (R, k, k, Cin, Cout) -> (R, B, H', W', Cout)."""
+    """x (R, B, H, W, Cin), w (R, k, k, Cin, Cout) -> (R, B, H', W', Cout), one conv2d per replica."""
     x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w)
     _check(x, w, 5, "full_conv")
     pad = _padding(padding)
-    if w.shape[3] == 1:  # grey input: a depthwise convolution of the replicas with multiplier Cout
-        r, kh, kw, _, cout = w.shape
-        filters = tf.transpose(w[:, :, :, 0, :], [1, 2, 0, 3])              # (k, k, R, Cout)
-        y = tf.nn.depthwise_conv2d(fold(x), filters, [1, 1, 1, 1], pad)       # channel r*Cout + o
-        return unfold(y, r)
-    return tf.stack([tf.nn.conv2d(x[i], w[i], [1, 1, 1, 1], pad) for i in range(w.shape[0])])
+    return tf.stack([tf.nn.conv2d(x[r], w[r], ONES, pad) for r in range(w.shape[0])])
 
 
 def first_conv(x, w, padding: str = "valid"):
-    """The core's first layer: :func:`full_conv` with VALID padding by default (the field's core)."""
-    return full_conv(x, w, padding)
+    """The core's first layer: patches of x (R, B, H, W, Cin) times w (R, k, k, Cin, Cout) flattened.
+
+    Equals :func:`full_conv`; one batched product over replicas, fast for few input channels.
+    """
+    x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w)
+    _check(x, w, 5, "first_conv")
+    r, kh, kw, cin, cout = w.shape
+    s = tf.shape(x)
+    images = tf.reshape(x, [-1, s[2], s[3], cin])
+    if _padding(padding) == "SAME":
+        (t, b), (left, right) = same_pads(kh), same_pads(kw)
+        images = tf.pad(images, [[0, 0], [t, b], [left, right], [0, 0]])
+    patches = tf.image.extract_patches(images, [1, kh, kw, 1], ONES, ONES, "VALID")  # (R*B, H', W', kh*kw*Cin)
+    p = tf.shape(patches)
+    y = tf.matmul(tf.reshape(patches, [r, -1, kh * kw * cin]), tf.reshape(w, [r, kh * kw * cin, cout]))
+    return tf.reshape(y, [r, s[1], p[1], p[2], cout])
 
 
 def pointwise_conv(x, w):

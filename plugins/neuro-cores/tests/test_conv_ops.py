@@ -1,7 +1,9 @@
-"""Replicated convolutions (neuro_cores.conv_ops) against a direct numpy computation, per replica."""
+"""Replicated convolutions (neuro_cores.conv_ops) against a direct numpy computation, per replica,
+and their gradients against TensorFlow's own gradients of the plain ops and finite differences."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from neuro_basics.testing import numpy_conv
 from neuro_cores import conv_ops
@@ -30,15 +32,14 @@ def test_depthwise_conv_is_one_filter_per_channel_and_replica(padding, k):
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
-@pytest.mark.parametrize("cin", [1, 2])   # 1: the grey-image path (replicas folded into channels)
-def test_full_and_first_conv_use_each_replicas_filters(padding, cin):
-    x, w = rand(R, B, H, W, cin), rand(R, 3, 3, cin, 4, seed=2)
-    got = conv_ops.full_conv(x, w, padding).numpy()
+@pytest.mark.parametrize("cin", [1, 2])
+@pytest.mark.parametrize("op", [conv_ops.full_conv, conv_ops.first_conv])
+def test_full_and_first_conv_use_each_replicas_filters(padding, cin, op):
+    x, w = rand(R, B, H, W, cin), rand(R, 3, 4, cin, 4, seed=2)
+    got = op(x, w, padding).numpy()
     for r in range(R):
         for b in range(B):
             np.testing.assert_allclose(got[r, b], numpy_conv(x[r, b], w[r], 1, padding), rtol=1e-4, atol=1e-4)
-    if padding == "valid":
-        np.testing.assert_allclose(conv_ops.first_conv(x, w).numpy(), got)
 
 
 def test_pointwise_conv_is_a_per_replica_channel_product():
@@ -48,12 +49,66 @@ def test_pointwise_conv_is_a_per_replica_channel_product():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_fold_and_unfold_are_inverse():
-    x = rand(R, B, H, W, 5)
-    folded = conv_ops.fold(x).numpy()
-    assert folded.shape == (B, H, W, R * 5)
-    np.testing.assert_array_equal(folded[..., 2 * 5 + 1], x[2, ..., 1])
-    np.testing.assert_array_equal(conv_ops.unfold(folded, R).numpy(), x)
+# ------------------------------------------------------------------------------- gradients
+def plain_depthwise(x, w, padding):
+    """The same maths with TensorFlow's own depthwise op and its own gradients."""
+    return tf.stack([tf.nn.depthwise_conv2d(x[r], w[r][..., None], [1, 1, 1, 1], padding.upper())
+                     for r in range(w.shape[0])])
+
+
+def plain_full(x, w, padding):
+    return tf.stack([tf.nn.conv2d(x[r], w[r], 1, padding.upper()) for r in range(w.shape[0])])
+
+
+def gradients(op, x, w, probe, padding, mode="eager"):
+    def both(x, w):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            loss = tf.reduce_sum(op(x, w, padding) * probe)
+        return tape.gradient(loss, [x, w])
+    if mode != "eager":
+        both = tf.function(both, jit_compile=mode == "xla")
+    return [g.numpy() for g in both(tf.constant(x), tf.constant(w))]
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("k", [3, 4, 7])
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_depthwise_gradients_equal_tensorflows(padding, k, mode):
+    x, w = rand(R, B, H, W + 3, 5), rand(R, k, k, 5, seed=1)
+    probe = rand(*plain_depthwise(x, w, padding).shape, seed=4)
+    got = gradients(conv_ops.depthwise_conv, x, w, probe, padding, mode)
+    expected = gradients(plain_depthwise, x, w, probe, padding)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("mode", ["eager", "xla"])
+def test_first_conv_gradients_equal_tensorflows(padding, mode):
+    x, w = rand(R, B, H, W, 2), rand(R, 5, 3, 2, 4, seed=2)
+    probe = rand(*plain_full(x, w, padding).shape, seed=5)
+    for g, e in zip(gradients(conv_ops.first_conv, x, w, probe, padding, mode),
+                    gradients(plain_full, x, w, probe, padding)):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
+
+def test_depthwise_filter_gradient_matches_finite_differences():
+    """Independent of TensorFlow's gradients: central differences of the loss in float64 numpy."""
+    x, w = rand(1, B, 6, 7, 2).astype(np.float64), rand(1, 3, 3, 2, seed=1).astype(np.float64)
+    probe = rand(1, B, 6, 7, 2, seed=6).astype(np.float64)
+
+    def loss(wv):
+        return sum(float(np.sum(numpy_depthwise(x[0, b], wv[0], "same") * probe[0, b])) for b in range(B))
+
+    _, got = gradients(conv_ops.depthwise_conv, x.astype(np.float32), w.astype(np.float32),
+                       probe.astype(np.float32), "same")
+    eps = 1e-5
+    for index in [(0, 0, 0, 0), (0, 1, 2, 1), (0, 2, 1, 0), (0, 1, 1, 1)]:
+        up, down = w.copy(), w.copy()
+        up[index] += eps
+        down[index] -= eps
+        np.testing.assert_allclose(got[index], (loss(up) - loss(down)) / (2 * eps), rtol=1e-3, atol=1e-3)
 
 
 def test_bad_padding_and_mismatched_replicas_are_clear_errors():
