@@ -1,18 +1,18 @@
-"""Activations, losses, regularisers and initialisers of the seed's NDN3 models.
+"""Activations, losses, regularisers and initialisers of the thesis pipeline's NDN3 models.
 
 Also shared by the other component plugins: ``dropout`` (NDN3 dropout for replicated layers),
 ``layer_ops`` (replicated convolution, parameter checks) and ``testing`` (a contract kit for
 component tests). See docs/components.md.
 """
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 # Registered by reference so that loading the plugin does not import TensorFlow; a test checks
 # these names against the modules' mappings.
-ACTIVATIONS = ("lin", "relu", "softplus", "exp", "sigmoid")
+ACTIVATIONS = ("lin", "relu", "softplus", "exp", "sigmoid", "elu", "elu1")
 LOSSES = ("poisson", "gaussian")
 REGULARIZERS = ("l1", "l2", "d2x", "max", "max_filt", "max_space", "norm2", "norm2_filt",
-                "norm2_space", "group_sparsity")
+                "norm2_space", "group_sparsity", "laplace_l2norm", "laplace_l2norm_valid")
 INITIALIZERS = ("normal", "trunc_normal", "zeros")
 
 

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from msc_neuro_cli.engine.xla_hints import backward_scope
+from msc_neuro_cli.api.layers import backward_scope
 
 
 def softplus(x):
@@ -30,10 +30,17 @@ def softplus(x):
     return fused(tf.convert_to_tensor(x))
 
 
+def elu1(x):
+    """ELU(x) + 1: a positive firing rate (the field's standard model's output, Lurz et al. 2021)."""
+    return tf.nn.elu(x) + 1.0
+
+
 ACTIVATIONS = {
     "lin": tf.identity,
     "relu": tf.nn.relu,
     "softplus": softplus,
     "exp": tf.exp,
     "sigmoid": tf.sigmoid,
+    "elu": tf.nn.elu,
+    "elu1": elu1,
 }

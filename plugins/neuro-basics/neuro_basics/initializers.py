@@ -21,4 +21,10 @@ def zeros(rng: np.random.Generator, shape, role="weights"):
     return np.zeros(shape)
 
 
+def xavier_normal(rng: np.random.Generator, shape, fan_in: int, fan_out: int):
+    """N(0, 2 / (fan_in + fan_out)) (Glorot & Bengio 2010; neuralpredictors' cores and MLPs). Not a
+    registered initialiser: the fans depend on what the weight is, which only its layer knows."""
+    return rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape)
+
+
 INITIALIZERS = {"normal": normal, "trunc_normal": trunc_normal, "zeros": zeros}

@@ -41,7 +41,7 @@ def _second_difference(w, axis):
 
 
 def d2x(w, strength):
-    """lambda * ||L w||^2, the seed's spatial Laplacian with zero boundary, per channel and unit.
+    """lambda * ||L w||^2, the thesis pipeline's spatial Laplacian with zero boundary, per channel and unit.
 
     L = I_y (x) D_x + D_y (x) I_x with D = tridiag(1, -2, 1) (a 1x1 D is [-2]). As NDN3's
     create_tikhonov_matrix, an input one pixel high (y = 1, a plain vector) gets the 1-D operator
@@ -92,6 +92,30 @@ def group_sparsity(w, strength):
     return strength * tf.reduce_sum(norms, axis=[1, 2])
 
 
+def _laplacian(w):
+    """The 5-point Laplacian 4 w[y, x] - w[y±1, x] - w[y, x±1] of every (channel, unit) filter, zeros
+    outside the filter (the negative of d2x's L w)."""
+    return -(_second_difference(w, 1) + _second_difference(w, 2))
+
+
+def laplace_l2norm(w, strength):
+    """lambda * sum ||Lap w_{c,u}||^2 / sum ||w_{c,u}||^2 over all channels c and units u (neuralpredictors'
+    LaplaceL2norm, the field's first-layer penalty): the Laplacian zero-padded to the filter's size, the
+    squares summed over every filter, then divided by the summed squared weights (one ratio per replica)."""
+    return strength * tf.reduce_sum(tf.square(_laplacian(w)), axis=_ALL) / _total_square(w)
+
+
+def laplace_l2norm_valid(w, strength):
+    """As :func:`laplace_l2norm`, the Laplacian only where the 3 x 3 stencil fits inside the filter
+    (neuralpredictors' ``laplace_padding=0``)."""
+    lap = _laplacian(w)[:, 1:-1, 1:-1]
+    return strength * tf.reduce_sum(tf.square(lap), axis=_ALL) / _total_square(w)
+
+
+def _total_square(w):
+    return tf.maximum(tf.reduce_sum(tf.square(w), axis=_ALL), 1e-30)  # an all-zero filter bank gives 0, not NaN
+
+
 REGULARIZERS = {
     "l1": l1,
     "l2": l2,
@@ -105,4 +129,6 @@ REGULARIZERS = {
     "norm2_filt": norm2,
     "norm2_space": norm2,
     "group_sparsity": group_sparsity,
+    "laplace_l2norm": laplace_l2norm,
+    "laplace_l2norm_valid": laplace_l2norm_valid,
 }

@@ -1,9 +1,11 @@
-"""neuro plugin: convolutional cores (Klindt et al. 2017): convolution + batch normalisation."""
+"""neuro plugin: convolutional cores: convolution + batch normalisation (Klindt et al. 2017) and the
+field's stacked core (Lurz et al. 2021)."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 
 @hookimpl
 def register_components(registry):
     # by reference: TensorFlow is imported only when a model is built
     registry.layer("conv_bn", "neuro_cores.conv_bn:ConvBatchNorm")
+    registry.layer("stacked_core", "neuro_cores.stacked:StackedCore")

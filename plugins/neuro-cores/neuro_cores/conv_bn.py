@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.engine import batch_rows
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import batch_rows
+from msc_neuro_cli.api import Param
 from neuro_basics.layer_ops import flatten_image
 from neuro_frontends.conv import Conv
 
@@ -37,6 +37,21 @@ def batch_moments(z, valid=None):
     mean = tf.reduce_sum(z * w, axis=[1, 2, 3]) / count
     variance = tf.reduce_sum(tf.square(z - mean[:, None, None, None, :]) * w, axis=[1, 2, 3]) / count
     return mean, variance
+
+
+def batch_normalise(z, training, moving_mean, moving_variance, gamma, beta, momentum, epsilon):
+    """gamma (z - mu) / sqrt(var + eps) + beta per replica and channel of z (R, B, y, x, K): batch
+    statistics while training (which also update the moving averages with ``momentum``, Keras'
+    rule), the moving averages otherwise."""
+    if training:
+        mean, variance = batch_moments(z, batch_rows.current())
+        moving_mean.assign(momentum * moving_mean.value + (1.0 - momentum) * mean)
+        moving_variance.assign(momentum * moving_variance.value + (1.0 - momentum) * variance)
+    else:
+        mean, variance = moving_mean.value, moving_variance.value
+    scale = gamma * tf.math.rsqrt(variance + epsilon)  # (R, K)
+    shift = beta - mean * scale
+    return z * scale[:, None, None, None, :] + shift[:, None, None, None, :]
 
 
 @keras.saving.register_keras_serializable(package="neuro")
@@ -73,14 +88,6 @@ class ConvBatchNorm(Conv):
 
     def forward(self, x, training):
         z = self.convolve(x)                                   # (R, B, y', x', K)
-        if training:
-            mean, variance = batch_moments(z, batch_rows.current())
-            m = self.params["momentum"]
-            moving_mean, moving_variance = self._vars["moving_mean"], self._vars["moving_variance"]
-            moving_mean.assign(m * moving_mean.value + (1.0 - m) * mean)
-            moving_variance.assign(m * moving_variance.value + (1.0 - m) * variance)
-        else:
-            mean, variance = self._vars["moving_mean"].value, self._vars["moving_variance"].value
-        scale = self.weight("gamma") * tf.math.rsqrt(variance + self.params["epsilon"])  # (R, K)
-        shift = self.weight("beta") - mean * scale
-        return flatten_image(z * scale[:, None, None, None, :] + shift[:, None, None, None, :])
+        return flatten_image(batch_normalise(
+            z, training, self._vars["moving_mean"], self._vars["moving_variance"], self.weight("gamma"),
+            self.weight("beta"), self.params["momentum"], self.params["epsilon"]))

@@ -1,6 +1,6 @@
-"""neuro plugin: readout components (separable, factorised, Gaussian)."""
+"""neuro plugin: readout components (separable, factorised, Gaussian, point Gaussian) and the behaviour modulator."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 
 @hookimpl
@@ -9,3 +9,5 @@ def register_components(registry):
     registry.layer("sep", "neuro_readouts.space_feature:Separable")
     registry.layer("factorised", "neuro_readouts.space_feature:Factorised")
     registry.layer("gaussian_readout", "neuro_readouts.gaussian:GaussianReadout")
+    registry.layer("point_gaussian_readout", "neuro_readouts.point_gaussian:PointGaussianReadout")
+    registry.layer("behavior_modulator", "neuro_readouts.modulator:BehaviorModulator")
