@@ -1,6 +1,7 @@
 """The ``neuro`` command line: a thin Typer app; each command delegates to a module.
 
-Plugins add commands through the ``register_commands`` hook (mounted in :func:`build_app`).
+Plugins add commands through the ``register_commands`` hook (mounted by
+:func:`_mount_plugin_commands` on the first :func:`main` call).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from msc_neuro_cli.errors import NeuroError
 console = Console()
 err_console = Console(stderr=True)
 
-STORE_HELP = "Run store root (the seed's training_data/)."
+STORE_HELP = "Run store root (the thesis pipeline's training_data/)."
 MANIFEST_HELP = "Experiment manifest."
 
 app = typer.Typer(

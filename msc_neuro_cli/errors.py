@@ -11,20 +11,20 @@ class NeuroError(Exception):
 
 
 class ManifestError(NeuroError):
-    pass
+    """A bad experiments.yaml key or value (or a component parameter), named with file and line."""
 
 
 class RegistryError(NeuroError):
-    pass
+    """An unknown, duplicate or broken plugin registration."""
 
 
 class DatasetError(NeuroError):
-    pass
+    """A dataset that is missing, malformed or inconsistent, named with its file or key."""
 
 
 class StoreError(NeuroError):
-    pass
+    """A run store problem: a missing or damaged file, an unknown run, an unsafe name."""
 
 
 class BackendError(NeuroError):
-    pass
+    """An execution backend refused a profile value or failed to submit, poll or cancel."""

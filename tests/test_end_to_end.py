@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _events(folder: Path) -> dict[str, list[int]]:
-    """Steps per tag, read the way the seed's TF1 reader did (``simple_value`` of each event)."""
+    """Steps per tag, read the way the thesis pipeline's TF1 reader did (``simple_value`` of each event)."""
     import tensorflow as tf
     steps: dict[str, list[int]] = {}
     for path in sorted(folder.glob("events*")):

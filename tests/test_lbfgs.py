@@ -142,7 +142,7 @@ def test_poisson_hsm_loss_never_increases_and_stays_finite():
 
 
 def test_on_summary_true_stops_and_a_worker_checkpoint_resumes_the_same_iterations(tmp_path):
-    from msc_neuro_cli.runs.worker import _maybe_resume, _save_checkpoint
+    from msc_neuro_cli.runs.training_session import resume_group, save_group_checkpoint
 
     data = _poisson_data()
     straight = _trainer([1, 2], _small_specs(), data, epochs=6)

@@ -1,4 +1,4 @@
-"""experiments.txt: the seed's format, safe under many concurrent writers."""
+"""experiments.txt: the thesis pipeline's format, safe under many concurrent writers."""
 
 from __future__ import annotations
 

@@ -97,3 +97,41 @@ def test_register_commands(tmp_path):
     proc = neuro("greet", "hello", "--name", "V1", cwd=tmp_path, env={"PYTHONPATH": str(site)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "hello V1"
+
+
+def test_layers_resolve_names_in_the_registry_their_hook_filled(tmp_path):
+    """No process-wide lookup: a layer built by ``assemble`` uses the registry it is given, and a
+    layer Keras rebuilds from a file uses the registry that registered its class."""
+    import keras
+
+    from msc_neuro_cli.api import RegistryError
+    from msc_neuro_cli.api.layers import ReplicatedLayer, assemble, export_replica, ComponentSpec
+    from neuro_dense.normal import Dense
+
+    @keras.saving.register_keras_serializable(package="test_hooks")
+    class Cubed(Dense):
+        pass
+
+    def register_components(registry):
+        registry.layer("cubed", Cubed)
+        registry.activation("cube", lambda t: t * t * t)  # known to this registry only
+
+    regs = build_registries((_plugin("ext_cube", register_components=register_components),))
+    assert Cubed.home_registry is regs.components
+    layers = assemble([ComponentSpec("cubed", {"units": 2, "activation": "cube"}, "test")], (1, 1, 3), 2, 1,
+                      regs.components)
+    layers[0].initialise([np.random.default_rng(0)])
+    x = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    w, b = (np.asarray(v)[0] for v in layers[0].get_weights())
+    path = tmp_path / "cubed.keras"
+    export_replica(layers, 0).save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), (x @ w + b) ** 3, rtol=1e-5, atol=1e-6)
+
+    @keras.saving.register_keras_serializable(package="test_hooks")
+    class Unregistered(ReplicatedLayer):
+        def weight_shapes(self):
+            return {}
+
+    with pytest.raises(RegistryError, match="has no component registry"):
+        Unregistered({}, (1, 1, 3)).components()

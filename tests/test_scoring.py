@@ -98,7 +98,7 @@ def test_cc_trial_against_corrcoef(signal_plus_noise):
 
 
 def test_two_merged_regions_split_by_mask():
-    """Regions of different neuron, image and repeat counts, merged the seed's way by the real
+    """Regions of different neuron, image and repeat counts, merged the thesis pipeline's way by the real
     dataset plugin: each region is scored on its own block only, then neuron-weighted."""
     from neuro_datasets.merge import merge_regions, region_raw
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "experiments.yaml"
 EXPERIMENTS = sorted(load_manifest(MANIFEST).experiments)
 
-# Counts of runs per experiment as the seed's runners launched them (seed-experiments.md §1).
+# Counts of runs per experiment as the thesis pipeline's runners launched them (seed-experiments.md §1).
 SEED_RUN_COUNTS = {"bs2_exp1": 5, "bs3_exp2": 9, "bs3_exp3": 25, "bs3_exp5": 20, "bs3_exp61": 30,
                    "bs3_exp71": 12, "bs3_exp10": 6, "bs3_exp11": 18, "bl3_exp12": 32, "bs4_exp1": 20,
                    "bs4_exp2": 12, "bs4_exp5": 144, "bs4_exp6": 27, "bs4_exp7": 18, "bs4_exp8": 90,
@@ -80,7 +80,7 @@ def test_seed_run_counts_and_names():
     assert sorted(runs)[:1] == [0] and max(runs) == 243 and 100 not in runs
     assert str(manifest.get("exp3").key) == "bs4_exp3"
     names = [p.name for p in plan_experiment(manifest.get("bs3_exp5"), registries())]
-    assert "baseline3_l11e-07xN0.2x5000" in names  # the seed's own ledger line
+    assert "baseline3_l11e-07xN0.2x5000" in names  # the thesis pipeline's own ledger line
     mult = [str(p.run_id) + "/" + p.name for p in plan_experiment(manifest.get("bs3_exp4"), registries())]
     assert "experiments_mult1/bs3_exp4x3/baseline3_[1,2,3]_DoG9xN0.2x5000" in mult
 

@@ -142,9 +142,9 @@ class DatasetSource:
 PREPROCESS_PARAMS = {
     "inputs": Param(str, "none", "input transform: none, scale, zscore (one scalar mean/std), std",
                     choices=("none", "scale", "zscore", "std")),
-    "scale": Param((int, float), 1.0, "factor for inputs: scale (the seed used 1e6)"),
+    "scale": Param((int, float), 1.0, "factor for inputs: scale (the thesis pipeline used 1e6)"),
     "stats": Param(str, "train", "statistics from the training split ('train') or each split "
-                   "separately as the seed did ('per_split')", choices=("train", "per_split")),
+                   "separately as the thesis pipeline did ('per_split')", choices=("train", "per_split")),
     "outputs": Param(str, "none", "output transform: none or std (divide by each neuron's std)",
                      choices=("none", "std")),
 }
@@ -195,7 +195,7 @@ def _input_transform(mode: str, scale: float, reference) -> dict[str, Any]:
 
 
 def preprocess(data: Dataset, options: dict[str, Any]) -> Dataset:
-    """Apply the seed's input/output normalisations (``utils/data.py``).
+    """Apply the thesis pipeline's input/output normalisations (``utils/data.py``).
 
     Lazy (on-disk) arrays stay lazy: statistics are computed in row blocks (float64) and the
     transform is applied as rows are read. Their statistics can differ from the in-memory ones in

@@ -1,7 +1,7 @@
 """Arrays that stay on disk: row blocks are read from an HDF5 dataset only when asked for.
 
 A dataset larger than memory is represented by :class:`H5Array` (rows of an h5py dataset) and
-:class:`TransformedArray` (the same rows with the seed's preprocessing applied as they are read).
+:class:`TransformedArray` (the same rows with the thesis pipeline's preprocessing applied as they are read).
 Both are "lazy": they have ``shape``, ``dtype``, ``ndim``, ``len``, row indexing (slices, integer
 and boolean index arrays) and :meth:`iter_blocks`. Code that needs whole-array results walks them
 in row blocks (:func:`iter_rows`, :func:`moments`); ``np.asarray`` still works but reads the whole
@@ -20,6 +20,7 @@ BLOCK_BYTES = 16 << 20  # bytes per block for whole-array passes (statistics, ch
 
 
 def is_lazy(array) -> bool:
+    """Whether ``array`` is left on disk (a :class:`LazyArray`): read it in row blocks, never whole."""
     return isinstance(array, LazyArray)
 
 
@@ -163,7 +164,7 @@ class H5Array(LazyArray):
 class TransformedArray(LazyArray):
     """``base`` with ``((rows - sub) * mul) / div`` applied as rows are read, cast to float32.
 
-    The operations and their order are those of the in-memory preprocessing (``datasets.py``), in
+    The operations and their order are those of the in-memory preprocessing (``datasets/contract.py``), in
     float32 arithmetic, so a transformed block equals the same rows transformed in memory.
     ``div`` may be a scalar or one value per column.
     """

@@ -15,13 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param  # noqa: F401  (COMMON_PARAMS re-exported)
 from msc_neuro_cli.engine import precision
-
-
-def _registry():
-    from msc_neuro_cli.plugin_system.manager import registries  # late import: plugins import this module
-    return registries().components
+from msc_neuro_cli.errors import RegistryError
+from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param  # noqa: F401  (COMMON_PARAMS re-exported)
 
 
 @keras.saving.register_keras_serializable(package="neuro")
@@ -32,13 +28,18 @@ class ReplicatedLayer(keras.layers.Layer):
     ``weight_shapes``, ``initial_value``, ``output_dims`` and ``forward``. Optionally
     ``regularized_weights`` (which weights a regularizer sees, in ``(R, y, x, c, units)`` layout)
     and ``constraints`` (projections applied after every optimiser step).
+
+    Activation, regularizer and initializer names resolve in the ``ComponentRegistry`` the layer
+    is built with (``components``, handed by ``engine.model.assemble``); a layer Keras rebuilds
+    from a saved file has none and uses ``home_registry``, the registry that loaded its class.
     """
 
     PARAMS: ClassVar[dict[str, Param]] = {}
+    home_registry: ClassVar[Any] = None  # set by the ComponentRegistry that loads the class
 
     def __init__(self, params: dict[str, Any], input_dims, replicas: int = 1, components=None, **kwargs):
         super().__init__(**kwargs)
-        self._components = components  # the ComponentRegistry to resolve names in (None: global)
+        self._components = components  # the ComponentRegistry to resolve names in
         self.params = dict(params)
         self.input_dims = tuple(int(d) for d in input_dims)
         self.replicas = int(replicas)
@@ -76,7 +77,17 @@ class ReplicatedLayer(keras.layers.Layer):
     # --- shared machinery ---------------------------------------------------------------
     def components(self):
         """The registry that resolves activation, regularizer and initializer names."""
-        return self._components if self._components is not None else _registry()
+        found = self._components if self._components is not None else type(self).home_registry
+        if found is None:
+            raise RegistryError(f"layer {self.name!r} ({type(self).__name__}) has no component registry: build "
+                                "it with engine.model.assemble, or load saved models with load_model")
+        return found
+
+    def rebuilt(self, replicas: int) -> "ReplicatedLayer":
+        """An unbuilt copy of this layer for ``replicas`` replicas, resolving names in the same registry."""
+        clone = type(self).from_config({**self.get_config(), "replicas": int(replicas)})
+        clone._components = self._components
+        return clone
 
     def initializer(self, name: str):
         return self.components().initializers.get(name)

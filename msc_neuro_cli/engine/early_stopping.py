@@ -1,4 +1,4 @@
-"""Early stopping on a held-out part of the training set, per replica (off by default, as in the seed).
+"""Early stopping on a held-out part of the training set, per replica (off by default, as in the thesis pipeline).
 
 Every ``check_every`` epochs each replica's data loss on the held-out rows is compared with its best
 so far. After ``patience`` checks without an improvement of at least ``min_delta`` the replica's

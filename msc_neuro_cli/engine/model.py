@@ -19,7 +19,7 @@ _UNITS = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*?\s*)?N\s*$")
 
 
 def resolve_units(value: Any, n_neurons: int, where: str) -> Any:
-    """``"N"`` -> neurons, ``"0.2N"`` -> int(0.2 * neurons) (as the seed's hidden sizes), ints stay."""
+    """``"N"`` -> neurons, ``"0.2N"`` -> int(0.2 * neurons) (as the thesis pipeline's hidden sizes), ints stay."""
     if isinstance(value, str):
         match = _UNITS.match(value)
         if not match:
@@ -90,8 +90,7 @@ def export_replica(layers: list[ReplicatedLayer], r: int) -> keras.Model:
     inputs = keras.Input((layers[0].in_features,), name="images")
     x = AddReplicaAxis(name="add_replica_axis")(inputs)
     for layer in layers:
-        config = {**layer.get_config(), "replicas": 1}
-        clone = type(layer).from_config(config)
+        clone = layer.rebuilt(1)
         x = clone(x)
         clone.set_weights([np.asarray(w)[r:r + 1] for w in layer.get_weights()])
     outputs = DropReplicaAxis(name="drop_replica_axis")(x)
@@ -99,6 +98,7 @@ def export_replica(layers: list[ReplicatedLayer], r: int) -> keras.Model:
 
 
 def replica_weights(layers: list[ReplicatedLayer], r: int) -> list[np.ndarray]:
+    """Replica ``r``'s weights, layer by layer, in the order ``get_weights`` lists them."""
     return [np.asarray(w)[r] for layer in layers for w in layer.get_weights()]
 
 

@@ -26,7 +26,7 @@ def clone_layers(layers, replicas: int):
     """Fresh layers like ``layers`` with ``replicas`` replicas (weights to be copied in)."""
     clones = []
     for layer in layers:
-        clone = type(layer).from_config({**layer.get_config(), "replicas": replicas})
+        clone = layer.rebuilt(replicas)
         clone.build((replicas, None, layer.in_features))
         clones.append(clone)
     return clones

@@ -15,7 +15,7 @@ import numpy as np
 def batch_layout(n_rows: int, batch_size: int, partial_batch: str) -> tuple[int, int]:
     """(batches per epoch, rows per epoch incl. padding).
 
-    ``keep`` (the seed's fork, NDN3 a988339): ceil(N / batch) batches, the last one smaller.
+    ``keep`` (the thesis pipeline's fork, NDN3 a988339): ceil(N / batch) batches, the last one smaller.
     ``drop`` (upstream NDN3): N // batch batches; the remainder of each epoch is not used.
     """
     if partial_batch == "keep":

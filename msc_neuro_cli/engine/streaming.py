@@ -96,7 +96,7 @@ class StreamingTrainer(ReplicatedTrainer):
         block_rows = block_rows or default_block_rows(n_rows, row_bytes, bs)
         if block_rows % bs or block_rows < bs:
             raise ValueError(f"block_rows {block_rows} must be a positive multiple of the batch size {bs}")
-        if neuron_mean is None:  # the seed: mean of each output over every row passed to train
+        if neuron_mean is None:  # the thesis pipeline: mean of each output over every row passed to train
             neuron_mean = streamed_mean(train_y, val_y)
         # The in-memory trainer is built on one block's worth of placeholder rows: its groups,
         # optimisers and weights are what streaming needs; its data become device buffers below.

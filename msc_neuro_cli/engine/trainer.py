@@ -60,7 +60,7 @@ class Summary:
 
 
 def summary_epochs(epochs: int, every: int) -> list[int]:
-    """The seed's summary schedule: epoch 0 and every epoch with epoch % every == every - 1."""
+    """The thesis pipeline's summary schedule: epoch 0 and every epoch with epoch % every == every - 1."""
     marks = [e for e in range(epochs) if e == 0 or e % every == every - 1]
     if marks[-1] != epochs - 1:
         marks.append(epochs - 1)  # always summarise the final weights
@@ -78,7 +78,7 @@ class ReplicatedTrainer:
         self.replicas = len(self.seeds)
         if layers and layers[0].replicas != self.replicas:
             raise ValueError(f"{len(self.seeds)} seeds for a model of {layers[0].replicas} replicas")
-        if neuron_mean is None:  # the seed: mean of each output over every row passed to train
+        if neuron_mean is None:  # the thesis pipeline: mean of each output over every row passed to train
             neuron_mean = np.concatenate([train_y, val_y]).mean(axis=0)
         self.early_stopping: EarlyStopping | None = None
         if config.early_stopping:

@@ -1,10 +1,10 @@
 """Prediction metrics and summaries over repetitions.
 
-Per-neuron Pearson correlation follows the seed's correlation tracking (NDN3 fork, branch
+Per-neuron Pearson correlation follows the thesis pipeline's correlation tracking (NDN3 fork, branch
 ``corr``): r_n = sum m(x - x̄)(y - ȳ) / (sqrt(sum m(x - x̄)^2) sqrt(sum m(y - ȳ)^2)) over the rows
 where the mask m is 1, with x̄ = sum(m x) / sum(m). Non-finite values are handled by mode:
 
-- ``zero-NaNs``: set to 0 (the seed's default, ``hsm.log_correlation``);
+- ``zero-NaNs``: set to 0 (the thesis pipeline's default, ``hsm.log_correlation``);
 - ``filter-NaNs``: dropped (NaN in the returned array, ignored by :func:`mean_correlation`);
 - ``filter-low-std-gold``: also drops neurons whose recorded response has std < 1e-5.
 """

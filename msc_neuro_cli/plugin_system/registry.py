@@ -43,6 +43,7 @@ class Entry(Generic[T]):
     target: Any  # the object, or a Lazy reference until first use
     plugin: str
     before_load: Callable[[], None] | None = None
+    after_load: Callable[[Any], None] | None = None  # told every object once it is loaded
 
     @property
     def obj(self) -> T:
@@ -54,17 +55,21 @@ class Entry(Generic[T]):
             except Exception as exc:  # a broken plugin: name it, do not crash with a traceback
                 raise RegistryError(f"{self.name!r} of plugin {self.plugin!r} ({self.target.reference}) "
                                     f"failed to load: {type(exc).__name__}: {exc}") from None
+            if self.after_load is not None:
+                self.after_load(self.target)
         return self.target
 
 
 class Registry(Generic[T]):
     """Names -> objects of one kind (``kind`` is used in messages, e.g. "component")."""
 
-    def __init__(self, kind: str, before_load: Callable[[], None] | None = None):
+    def __init__(self, kind: str, before_load: Callable[[], None] | None = None,
+                 after_load: Callable[[Any], None] | None = None):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self.current_plugin = "<unknown>"  # set by the plugin manager around each hook call
         self._before_load = before_load
+        self._after_load = after_load
 
     def add(self, name: str, obj: T | str) -> T | str:
         """Register ``obj`` (or a ``"module:attr"`` reference loaded on first use) as ``name``."""
@@ -75,7 +80,9 @@ class Registry(Generic[T]):
             raise RegistryError(
                 f"{self.kind} {name!r} is registered by two plugins: {first!r} and {self.current_plugin!r}")
         target = Lazy(obj) if isinstance(obj, str) and self.kind != "command" else obj
-        self._entries[name] = Entry(name, target, self.current_plugin, self._before_load)
+        self._entries[name] = Entry(name, target, self.current_plugin, self._before_load, self._after_load)
+        if self._after_load is not None and not isinstance(target, Lazy):
+            self._after_load(target)
         return obj
 
     def get(self, name: str) -> T:
@@ -104,12 +111,16 @@ class ComponentRegistry:
       out as ``(replicas, y, x, channels, units)``.
     - ``loss(name, fn)``: ``fn(y_true, y_pred, row_mask, neuron_mean) -> per-replica loss``.
     - ``initializer(name, fn)``: ``fn(rng, shape) -> numpy array`` for one replica.
+
+    A layer class this registry loads is told so (``home_registry``, when it declares one and has
+    none yet): a layer Keras rebuilds from a saved file resolves its activation and regularizer
+    names there, without a process-wide lookup.
     """
 
     def __init__(self):
         from msc_neuro_cli.tfquiet import import_tensorflow  # components need TensorFlow: import it quietly first
 
-        self.layers: Registry[type] = Registry("component", import_tensorflow)
+        self.layers: Registry[type] = Registry("component", import_tensorflow, self._adopt)
         self.activations: Registry[Callable] = Registry("activation", import_tensorflow)
         self.regularizers: Registry[Callable] = Registry("regularizer", import_tensorflow)
         self.losses: Registry[Callable] = Registry("loss", import_tensorflow)
@@ -119,6 +130,10 @@ class ComponentRegistry:
         return {"component": self.layers, "activation": self.activations,
                 "regularizer": self.regularizers, "loss": self.losses,
                 "initializer": self.initializers}
+
+    def _adopt(self, cls: Any) -> None:
+        if isinstance(cls, type) and hasattr(cls, "home_registry") and vars(cls).get("home_registry") is None:
+            cls.home_registry = self
 
     def set_plugin(self, plugin: str) -> None:
         for registry in self.all().values():

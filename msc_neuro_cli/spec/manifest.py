@@ -7,8 +7,8 @@ Shape of the file (every key is documented in docs/manifest.md)::
     profiles: {qsub-cpu: {...}}                                 # backend resource profiles
     experiments:
       bs4_exp3:
-        folder: experiments_3          # the seed's {exp_folder}
-        name: "bs4_softplusDoG"        # the seed's {name}; {axis} fields take grid values
+        folder: experiments_3          # the thesis pipeline's {exp_folder}
+        name: "bs4_softplusDoG"        # the thesis pipeline's {name}; {axis} fields take grid values
         aliases: [exp3]
         extends: bs4                   # start from another experiment, override below
         dataset: {name: antolik2016, regions: [1], preprocess: {inputs: zscore}}
@@ -72,7 +72,7 @@ class SubGrid:
 class Experiment:
     key: str
     folder: str
-    exp_name: str  # the seed's {exp}: stored as {folder}/{exp_name}x{run}; defaults to the key
+    exp_name: str  # the thesis pipeline's {exp}: stored as {folder}/{exp_name}x{run}; defaults to the key
     name: str
     aliases: list[str]
     description: str
@@ -163,7 +163,7 @@ def _parse_seeds(exp: dict, where: Where) -> list[int]:
     reps = exp.get("repetitions", 1)
     if not isinstance(reps, int) or isinstance(reps, bool) or reps < 1:
         raise where.child(exp, "repetitions").error(f"expected a positive integer, got {reps!r}")
-    return list(range(reps))  # the seed: repetition i is seeded with i
+    return list(range(reps))  # the thesis pipeline: repetition i is seeded with i
 
 
 def _check_template(template: str, axes: set[str], where: Where) -> None:

@@ -94,7 +94,7 @@ def substitute(value: Any, values: dict[str, Any], where: Where) -> Any:
 
 
 class _NameValue(str):
-    """A grid value as it appears in run names; lists print as the seed's "[1,2,3]"."""
+    """A grid value as it appears in run names; lists print as the thesis pipeline's "[1,2,3]"."""
 
     def __format__(self, spec):
         return format(str(self), spec)

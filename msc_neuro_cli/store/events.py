@@ -1,8 +1,8 @@
-"""TensorBoard event files with plain scalar values, as the seed's TF1 summaries wrote them.
+"""TensorBoard event files with plain scalar values, as the thesis pipeline's TF1 summaries wrote them.
 
-TF2's ``tf.summary.scalar`` stores scalars as tensors, which TF1-era readers (the seed's
+TF2's ``tf.summary.scalar`` stores scalars as tensors, which TF1-era readers (the thesis pipeline's
 ``analysis_graph``, reading ``value.simple_value``) do not see. Writing ``simple_value`` events
-keeps the files readable by the seed's reader, TensorBoard and ``EventAccumulator`` alike.
+keeps the files readable by the thesis pipeline's reader, TensorBoard and ``EventAccumulator`` alike.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-CORRELATION_TAG = "loss/correlation/correlation"  # the seed's tag
+CORRELATION_TAG = "loss/correlation/correlation"  # the thesis pipeline's tag
 
 
 class ScalarWriter:

@@ -10,6 +10,7 @@ from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (parents created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,6 +30,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as sorted, indented JSON, atomically (numpy scalars and arrays allowed)."""
     atomic_write_bytes(path, (json.dumps(value, indent=1, sort_keys=True, default=_plain) + "\n").encode())
 
 

@@ -1,6 +1,6 @@
 """``training_data/experiments.txt``: one line ``{exp_folder}/{exp}x{run}/{name}`` per finished run.
 
-Exactly the seed's format, so its ``udata.get_experiment_entries`` keeps working: readers skip
+Exactly the thesis pipeline's format, so its ``udata.get_experiment_entries`` keeps working: readers skip
 lines starting with ``#``. Appends take an exclusive ``flock`` and write the whole line with one
 ``write`` on an ``O_APPEND`` descriptor, so concurrent writers (processes, or hosts sharing a file
 system with working locks) never interleave or lose lines.
@@ -57,7 +57,7 @@ def _lines(fd: int) -> set[str]:
 
 
 def entries(ledger: Path) -> list[str]:
-    """The ledger's entries in order, comments and blank lines skipped (as the seed's reader)."""
+    """The ledger's entries in order, comments and blank lines skipped (as the thesis pipeline's reader)."""
     try:
         text = Path(ledger).read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

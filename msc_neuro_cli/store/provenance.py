@@ -27,6 +27,7 @@ def git_commit(path: Path | None) -> str | None:
 
 
 def versions() -> dict[str, str]:
+    """Versions of neuro, Python, TensorFlow, numpy and every loaded plugin (imports TensorFlow)."""
     from msc_neuro_cli.plugin_system.manager import registries
     import numpy
     import tensorflow as tf

@@ -1,7 +1,7 @@
-"""The run store: ``training_data/`` in the seed's layout, plus one machine-readable folder per run.
+"""The run store: ``training_data/`` in the thesis pipeline's layout, plus one machine-readable folder per run.
 
     training_data/
-      experiments.txt                                   ledger (see ledger.py)
+      experiments.txt                                   ledger (see store/ledger.py)
       job_logs/{folder}/{exp}/(o|e)_{run}.log           worker stdout / stderr
       logs/{folder}/{exp}x{run}/{name}__{rep}/summaries/{train,test}/   TensorBoard events
       models/{folder}/{exp}x{run}/{name}__{rep}.keras   one Keras model per repetition
@@ -43,10 +43,18 @@ def check_component(value: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class RunId:
+    """A run's place in the store, ``FOLDER/EXP`` (``str(rid)``).
+
+    The names, used alike in specs, records and the API: ``experiment`` is a manifest's
+    experiment key (``spec["experiment"]``, not part of a RunId); ``exp_name`` is the thesis
+    pipeline's ``{exp}`` (the manifest's ``exp:``, by default the key); ``exp`` is the stored
+    folder name, ``{exp_name}x{run}`` (``spec["exp"]``).
+    """
+
     folder: str
-    exp: str   # already suffixed, e.g. "bs4_exp5x3" (the seed's {exp} after the runner's suffix)
-    run: int
-    experiment: str  # the manifest's experiment key, e.g. "bs4_exp5"
+    exp: str       # the stored folder name, e.g. "bs4_exp5x3"
+    run: int       # the grid point, 3
+    exp_name: str  # the thesis pipeline's {exp} without the run suffix, e.g. "bs4_exp5"
 
     def __str__(self) -> str:
         return f"{self.folder}/{self.exp}"
@@ -63,6 +71,8 @@ class RunId:
 
 
 class RunStore:
+    """The run store under ``root`` (``training_data/``): its layout and the runs' files."""
+
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
         for folder in (self.root, self.root / "runs"):  # a file here would fail deep inside reads
@@ -79,7 +89,7 @@ class RunStore:
         return self.root / "runs" / rid.folder / rid.exp
 
     def job_logs(self, rid: RunId) -> tuple[Path, Path]:
-        base = self.root / "job_logs" / rid.folder / rid.experiment
+        base = self.root / "job_logs" / rid.folder / rid.exp_name
         return base / f"o_{rid.run}.log", base / f"e_{rid.run}.log"
 
     def log_dir(self, rid: RunId, name: str, rep: int) -> Path:

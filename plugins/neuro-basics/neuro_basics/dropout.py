@@ -6,7 +6,7 @@ example of the minibatch and every position, scaled by 1 / keep_prob. Here ``dro
 rate, 1 - keep_prob. ``dropout_mask: row`` draws one mask per example instead.
 
 Dropout acts only while training (``training=True``); evaluation and the logged metrics see the
-whole network (the seed logged validation metrics with dropout on, a bug).
+whole network (the thesis pipeline logged validation metrics with dropout on, a bug).
 
 Masks need no random state: replica r's mask is drawn by a counter-based generator
 (``stateless_uniform``) seeded with a hash of the bit patterns of replica r's current weights in
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Param
 
 
 def _rate(value):

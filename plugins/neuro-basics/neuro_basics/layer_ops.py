@@ -12,7 +12,7 @@ import math
 
 import tensorflow as tf
 
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Param
 
 
 def as_image(x, dims):

@@ -16,7 +16,7 @@ def poisson(y, pred, mask, neuron_mean):
     """NDN3 Poisson: -sum_{t,n} [y log(pred + 1e-6) - pred] / max(mean_n * T, 1e-8), per replica.
 
     ``mean_n`` is each neuron's mean response over all rows given to training (train and
-    validation, as the seed), ``T`` the number of rows in the batch.
+    validation, as the thesis pipeline), ``T`` the number of rows in the batch.
     """
     y, pred = y * mask, pred * mask
     log_likelihood = y * tf.math.log(pred + 1e-6) - pred

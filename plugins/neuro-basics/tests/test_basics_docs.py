@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.plugin_system.manager import registries
+from msc_neuro_cli.api import installed_registries as registries
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "components.md"
 COMP = registries().components

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from msc_neuro_cli.plugin_system.manager import registries
+from msc_neuro_cli.api import installed_registries as registries
 
 COMP = registries().components
 

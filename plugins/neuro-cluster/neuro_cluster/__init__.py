@@ -4,13 +4,13 @@ Job scripts are generated (``scripts``), submitted as files and polled with one 
 call; the parsers of scheduler output (``parse_sge``, ``parse_slurm``, ``parse_pbs``) are pure.
 """
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 from .pbs import PbsBackend
 from .sge import SgeBackend
 from .slurm import SlurmBackend
 
-# The seed's runner environments as named profiles (backend + resources); see docs/backends/.
+# The thesis pipeline's runner environments as named profiles (backend + resources); see docs/backends/.
 PROFILES = {
     "qsub-cpu": {"backend": "qsub", "queue": "cpu.q", "cores": 4, "memory": "8G"},
     "qsub-gpu": {"backend": "qsub", "queue": "cpu.q", "cores": 4, "memory": "8G", "gpus": 1},

@@ -11,10 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from msc_neuro_cli.runs.backend import Backend, Submission
-from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.plugin_system.params import Param, resolve_params
-from msc_neuro_cli.store.run_store import RunId
+from msc_neuro_cli.api import (Backend, BackendError, JobStatus, Param, RunId, Submission, memory_param, python_program,
+                               worker_argv)
 
 from .jobspec import JobSpec, check_memory, check_walltime, job_name, split_extra
 from .scripts import BUILDERS, run_list
@@ -103,12 +101,12 @@ class ClusterBackend(Backend):
             out.parent.mkdir(parents=True, exist_ok=True)
             err.parent.mkdir(parents=True, exist_ok=True)
             entries.append((str(rid), str(out), str(err)))
-        folder = store / "job_scripts" / rids[0].folder / rids[0].experiment
+        folder = store / "job_scripts" / safe_component(rids[0].folder) / safe_component(rids[0].exp_name)
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{self.dialect}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         throttle = settings["max_parallel"] or (submission.jobs if submission.jobs > 1 else 0)
         spec = JobSpec(
-            name=job_name(f"neuro_{rids[0].experiment}"), script=folder / f"{stem}.sh",
+            name=job_name(f"neuro_{rids[0].exp_name}"), script=folder / f"{stem}.sh",
             runs_file=folder / f"{stem}.runs", sched_log=str((folder / stem).relative_to(store)),
             command=self.worker_argv(store, settings), tasks=len(rids), cores=settings["cores"],
             memory=settings["memory"], gpus=settings["gpus"], queue=settings[self.queue_key],

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError
 
 MEMORY = re.compile(r"^(\d+)\s*([KMGT])?i?B?$", re.IGNORECASE)
 WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)$")

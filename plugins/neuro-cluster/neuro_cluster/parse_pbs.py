@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from msc_neuro_cli.runs.backend import JobStatus
+from msc_neuro_cli.api import JobStatus, RunState
 
 from .parsing import bad_output, ended, to_int
 

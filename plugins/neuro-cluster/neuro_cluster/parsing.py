@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from msc_neuro_cli.runs.backend import JobStatus
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError, JobStatus, RunState
 
 RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 MAX_TASKS = 1_000_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError
 
 from .jobspec import JobSpec, directive_value, memory_mib, split_extra, walltime_hms
 

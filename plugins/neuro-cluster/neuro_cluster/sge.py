@@ -6,9 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.runs.backend import JobStatus
-from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import BackendError, JobStatus, Param, memory_mib
 
 from .base import ClusterBackend, cluster_params
 from .parse_sge import parse_qacct, parse_qstat_xml

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from msc_neuro_cli.runs.backend import JobStatus
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError, JobStatus, memory_mib
 
 from .base import ClusterBackend, cluster_params
 from .parse_slurm import SACCT_FIELDS, SQUEUE_FORMAT, parse_jobcomp, parse_sacct, parse_squeue

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli import testing
+from msc_neuro_cli.api import testing
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]

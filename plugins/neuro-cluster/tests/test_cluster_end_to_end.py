@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli import testing
+from msc_neuro_cli.api import testing
 
 from cluster_engine_access import require_engine
 
@@ -23,7 +23,7 @@ ENGINE = {"qsub": "sge", "slurm": "slurm"}
 
 
 def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    from msc_neuro_cli.testing import neuro as run_cli
+    from msc_neuro_cli.api.testing import neuro as run_cli
     return run_cli(*args, cwd=cwd, check=check)
 
 

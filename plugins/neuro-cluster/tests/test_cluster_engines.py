@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.runs.backend import Submission
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError, Submission
 from neuro_cluster.sge import SgeBackend
 from neuro_cluster.slurm import SlurmBackend
 

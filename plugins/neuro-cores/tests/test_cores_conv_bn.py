@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from neuro_basics.testing import build, numpy_conv, run
+from msc_neuro_cli.api import installed_registries as registries
+from msc_neuro_cli.api.testing import build, run
+from neuro_basics.testing import numpy_conv
 
 DIMS = (6, 6, 2)
 K = 3
@@ -42,7 +44,7 @@ def test_training_uses_batch_statistics_and_updates_moving_averages():
 
 def test_padding_rows_of_a_partial_batch_do_not_enter_the_statistics():
     """The trainer pads a kept partial batch with copies of row 0 and marks them (batch_rows)."""
-    from msc_neuro_cli.engine import batch_rows
+    from msc_neuro_cli.api.layers import batch_rows
     layers = layer(momentum=0.0)  # the moving averages become the batch statistics themselves
     bn = layers[0]
     padded = np.concatenate([X, np.repeat(X[:1], 3, axis=0)])    # 5 real rows + 3 padding rows
@@ -88,7 +90,6 @@ def test_initialise_resets_statistics_and_has_no_bias():
 def test_regularizers_see_the_kernel(reg):
     layers = layer(regularizers={reg: 0.5})
     kernel = layers[0].weight("kernel").numpy()  # (R, 3, 3, 2, K)
-    from msc_neuro_cli.plugin_system.manager import registries
     expected = registries().components.regularizers.get(reg)(kernel, 0.5).numpy()
     np.testing.assert_allclose(layers[0].penalty().numpy(), expected, rtol=1e-6)
     if reg == "group_sparsity":

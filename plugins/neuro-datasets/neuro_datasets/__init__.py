@@ -1,7 +1,7 @@
 """neuro plugin: dataset sources (Antolik 2016 layout, embedded synthetic population, Sinz-lab
 static FileTree, HDF5 container) and the ``neuro data`` commands (synth, fetch, pack, info)."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 from .antolik import AntolikDataset, SyntheticDataset
 from .generated import GeneratedDataset

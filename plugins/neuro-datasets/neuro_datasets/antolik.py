@@ -2,7 +2,7 @@
 
 ``load()`` returns the data without preprocessing (several regions merged with block masks).
 ``load_regions()`` returns one Dataset per region, so the core can preprocess each region on its
-own (the seed normalised per region) and then call :func:`neuro_datasets.merge_regions`.
+own (the thesis pipeline normalised per region) and then call :func:`neuro_datasets.merge_regions`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.datasets.contract import Capabilities, Dataset, DatasetSource
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Capabilities, Dataset, DatasetSource
+from msc_neuro_cli.api import Param
 
 from .layout import read_region, region_dir
 from .merge import merge_regions

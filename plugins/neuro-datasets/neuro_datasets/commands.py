@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from msc_neuro_cli.api import DatasetError
+
 console = Console()
 
 
@@ -47,7 +49,6 @@ def fetch(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    from msc_neuro_cli.errors import DatasetError
 
     from .fetch import ANTOLIK_URL, fetch_antolik2016
 

@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from msc_neuro_cli.metrics import ceilings
-from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
-from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.plugin_system.params import resolve_params
+from msc_neuro_cli.api import (Dataset, DatasetError, DatasetSource, finite_range, installed_registries as registries,
+                               is_lazy, nanmean, neuron_weighted_mean, noise_ceilings, resolve_params)
 
 from .merge import region_raw
 
@@ -32,7 +30,6 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 def open_source(name: str, pairs: list[str], base_dir: Path = Path(".")) -> tuple[str, DatasetSource]:
     """A registered dataset by name (``--param`` values validated), or a ``.h5`` container path."""
-    from msc_neuro_cli.plugin_system.manager import registries
 
     params = parse_params(pairs)
     if name.endswith((".h5", ".hdf5")) and "path" not in params:
@@ -48,9 +45,8 @@ def open_source(name: str, pairs: list[str], base_dir: Path = Path(".")) -> tupl
 
 
 def _range(array: np.ndarray) -> tuple[float, float, float]:
-    from msc_neuro_cli.datasets import lazy_arrays
-    if lazy_arrays.is_lazy(array):  # a dataset left on disk: never read it whole
-        return lazy_arrays.finite_range(array)
+    if is_lazy(array):  # a dataset left on disk: never read it whole
+        return finite_range(array)
     a = np.asarray(array, dtype=np.float64)
     a = a[np.isfinite(a)]
     return (float(a.min()), float(a.max()), float(a.mean())) if a.size else (np.nan, np.nan, np.nan)
@@ -74,13 +70,13 @@ def reliability(data: Dataset) -> list[dict[str, Any]]:
     """Per-region mean noise ceilings, plus a neuron-weighted "all" row when there are several."""
     rows = []
     for name, raw in region_raw(data):
-        values = ceilings.ceilings(raw)
+        values = noise_ceilings(raw)
         row = {"region": name, "neurons": int(raw.shape[2]), "repeats": int(raw.shape[0])}
-        row.update({key: ceilings.nanmean(values[key]) for key in RELIABILITY})
+        row.update({key: nanmean(values[key]) for key in RELIABILITY})
         rows.append(row)
     if len(rows) > 1:
         total = {"region": "all (neuron-weighted)", "neurons": sum(r["neurons"] for r in rows), "repeats": None}
         for key in RELIABILITY:
-            total[key] = ceilings.neuron_weighted_mean((r[key], r["neurons"]) for r in rows)
+            total[key] = neuron_weighted_mean((r[key], r["neurons"]) for r in rows)
         rows.append(total)
     return rows

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import DatasetError
 
 from .checksums import EXPECTED, SIZES, verify_tree
 

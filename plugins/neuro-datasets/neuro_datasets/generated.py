@@ -1,4 +1,4 @@
-"""Dataset ``generated``: synthetic targets made by a trained model (the seed's ``bs3_exp8``).
+"""Dataset ``generated``: synthetic targets made by a trained model (the thesis pipeline's ``bs3_exp8``).
 
 A saved Keras model (one repetition, e.g. ``baseline3__14.keras`` of bl3) predicts ŷ on the
 preprocessed inputs of a ``base`` dataset. Targets are ŷ plus Gaussian noise whose variance grows
@@ -8,9 +8,9 @@ with the magnitude, as a Poisson-like assumption: y = ŷ + N(0, (c·√ŷ)²), e
 - validation targets: the mean of ``noise_draws`` draws (``eval_noised: true``, and then
   ``raw_validation`` holds the draws so noise ceilings work) or the clean ŷ (``false``).
 
-Draws come from ``np.random.RandomState(seed)`` in the seed's order (training first, then the
-validation draws), so with ``seed: 42`` and the same ŷ they equal the seed's ``np.random.seed(42)``
-stream. ``shift: seed`` reproduces the seed's bug: it added ``np.min(noisy)`` (usually negative) to
+Draws come from ``np.random.RandomState(seed)`` in the thesis pipeline's order (training first, then the
+validation draws), so with ``seed: 42`` and the same ŷ they equal the thesis pipeline's ``np.random.seed(42)``
+stream. ``shift: seed`` reproduces the thesis pipeline's bug: it added ``np.min(noisy)`` (usually negative) to
 every draw, meaning to make the targets non-negative; ``shift: none`` (the default) adds and clips
 nothing, so targets near 0 can be negative.
 """
@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS, Dataset, DatasetSource
-from msc_neuro_cli.errors import DatasetError, StoreError
-from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
-from msc_neuro_cli.plugin_system.params import Param, resolve_params
+from msc_neuro_cli.api import (PREPROCESS_PARAMS, Dataset, DatasetError, DatasetSource, Param, RegistryError,
+                               StoreError, installed_registries as registries, load_dataset, load_model,
+                               mean_correlation, per_neuron_correlation, resolve_params)
 
 SHIFTS = ("none", "seed")
 
@@ -37,8 +36,6 @@ def _base_parts(base: Any, where: str = "base") -> tuple[str, dict, dict]:
     """
     if not isinstance(base, dict) or not isinstance(base.get("name"), str):
         raise ValueError(f"{where}: expected a dataset mapping with a 'name' key, got {base!r}")
-    from msc_neuro_cli.errors import RegistryError
-    from msc_neuro_cli.plugin_system.manager import registries
 
     try:
         cls = registries().datasets.get(base["name"])
@@ -63,7 +60,7 @@ def _check_base(value: Any) -> str | None:
 
 
 def noisy_targets(clean: np.ndarray, coef: float, rng: np.random.RandomState, shift: str) -> np.ndarray:
-    """One draw of ŷ + N(0, (c·√ŷ)²); ``shift="seed"`` then adds the draw's minimum (the seed's bug)."""
+    """One draw of ŷ + N(0, (c·√ŷ)²); ``shift="seed"`` adds the draw's minimum (the thesis pipeline's bug)."""
     noised = clean + rng.normal(loc=0.0, scale=np.sqrt(clean) * coef)
     if shift == "seed":
         noised = noised + np.min(noised)
@@ -83,11 +80,11 @@ class GeneratedDataset(DatasetSource):
         "noise": Param(float, help="noise coefficient c: y = ŷ + N(0, (c·√ŷ)²)", minimum=0),
         "eval_noised": Param(bool, True, "validation targets: mean of noise_draws noisy draws (true) "
                              "or the clean predictions (false)"),
-        "noise_draws": Param(int, 3, "noise draws averaged into the validation targets (the seed: 3)",
+        "noise_draws": Param(int, 3, "noise draws averaged into the validation targets (the thesis pipeline: 3)",
                              minimum=1),
-        "seed": Param(int, 42, "seed of the noise (np.random.RandomState; the seed used 42)",
+        "seed": Param(int, 42, "seed of the noise (np.random.RandomState; the thesis pipeline used 42)",
                       minimum=0, maximum=2**32 - 1),
-        "shift": Param(str, "none", "'none', or 'seed' to add each draw's minimum as the seed's code did",
+        "shift": Param(str, "none", "'none', or 'seed' to add each draw's minimum as the thesis pipeline's code did",
                        choices=SHIFTS),
     }
 
@@ -107,7 +104,6 @@ class GeneratedDataset(DatasetSource):
             name, params, preprocess = _base_parts(self.options()["base"], "generated.base")
         except ValueError as exc:
             raise DatasetError(str(exc)) from None
-        from msc_neuro_cli.plugin_system.manager import registries
 
         return registries().datasets.get(name)(params, self.base_dir), {
             "name": name, "params": params, "preprocess": preprocess, "base_dir": str(self.base_dir)}
@@ -121,12 +117,10 @@ class GeneratedDataset(DatasetSource):
         source.check()
 
     def load(self) -> Dataset:
-        from msc_neuro_cli.runs.worker import load_dataset
-
         opts = self.options()
         self.check()
         _, spec = self.base_source()
-        base = load_dataset({"dataset": spec})  # checked, preprocessed (per region) and validated
+        base = load_dataset(spec)  # checked, preprocessed (per region) and validated
         path = self.model_path()
         model = _load_model(path)
         train_clean = _predict(model, base.train_x, base.n_neurons, path)
@@ -156,7 +150,7 @@ class GeneratedDataset(DatasetSource):
         meta["generated"] = {
             "model": str(path), "noise": coef, "eval_noised": opts["eval_noised"],
             "noise_draws": opts["noise_draws"], "seed": opts["seed"], "shift": shift,
-            # the seed printed these into its run names (trNoiseCorr, ValNoiseCorr)
+            # the thesis pipeline printed these into its run names (trNoiseCorr, ValNoiseCorr)
             "train_noise_correlation": mean_correlation(
                 per_neuron_correlation(train_clean, train_y, base.train_mask)),
             "val_noise_correlation": mean_correlation(
@@ -167,8 +161,6 @@ class GeneratedDataset(DatasetSource):
 
 
 def _load_model(path: Path):
-    from msc_neuro_cli.store.saved_models import load_model
-
     try:
         return load_model(path)
     except StoreError as exc:  # surface it as a problem of this dataset

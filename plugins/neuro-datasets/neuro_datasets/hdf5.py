@@ -13,7 +13,7 @@ the file (one read, no chunk index), and the in-memory reader can memory-map the
 
 ``in_memory`` decides how the arrays are held. ``true``: in memory (memory-mapped with ``mmap:
 true``, else read in row chunks), trained by the in-memory trainer. ``false``: lazy
-(:class:`msc_neuro_cli.datasets.lazy_arrays.H5Array`): the file stays open read-only while the dataset is
+(:class:`msc_neuro_cli.api.H5Array`): the file stays open read-only while the dataset is
 used, row blocks are read as they are needed, and training streams blocks through the device
 (:mod:`msc_neuro_cli.engine.streaming`), so a dataset larger than memory trains. ``auto`` (the
 default): in memory when the arrays take at most IN_MEMORY_FRACTION of the memory this process
@@ -32,10 +32,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from msc_neuro_cli.datasets import lazy_arrays
-from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
-from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Dataset, DatasetError, DatasetSource, H5Array, Param, first_nonfinite, memory_budget
 
 FORMAT, VERSION = "neuro-dataset", 1
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "raw_validation", "train_mask", "val_mask")
@@ -135,7 +132,7 @@ def fits_in_memory(f: h5py.File, fraction: float | None = None) -> bool:
     this process can still allocate."""
     fraction = IN_MEMORY_FRACTION if fraction is None else fraction
     size = sum(f[name].size * 4 for name in ARRAYS if name in f)
-    return size <= fraction * lazy_arrays.memory_budget()
+    return size <= fraction * memory_budget()
 
 
 def read(path: Path, mmap: bool = True, verify: bool = False, in_memory: bool | str = True) -> Dataset:
@@ -151,12 +148,12 @@ def read(path: Path, mmap: bool = True, verify: bool = False, in_memory: bool | 
                 continue
             dset = f[name]
             if not in_memory and name in LAZY_ARRAYS:
-                arrays[name] = lazy_arrays.H5Array(dset, path, name)
+                arrays[name] = H5Array(dset, path, name)
                 continue
             arrays[name] = _mapped(path, dset) if mmap else None
             if arrays[name] is None:
                 arrays[name] = _chunked(dset)
-            if name in MAIN and (row := lazy_arrays.first_nonfinite(arrays[name])) is not None:
+            if name in MAIN and (row := first_nonfinite(arrays[name])) is not None:
                 raise DatasetError(f"{path}: array {name!r} contains NaN or inf values (first in row {row})")
         sums = json.loads(f.attrs.get("sha256", "{}"))
         dims = tuple(int(d) for d in f.attrs["input_dims"])

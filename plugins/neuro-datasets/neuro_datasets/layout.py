@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msc_neuro_cli.datasets.contract import Dataset
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import Dataset, DatasetError
 
 REQUIRED = ("training_inputs", "training_set", "validation_inputs", "validation_set")
 OPTIONAL = ("raw_validation_set",)

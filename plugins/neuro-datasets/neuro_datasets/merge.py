@@ -1,4 +1,4 @@
-"""Merging regions into one dataset as the seed did (``utils/data.merge_data_and_get_mask``).
+"""Merging regions into one dataset as the thesis pipeline did (``utils/data.merge_data_and_get_mask``).
 
 Images of all regions are concatenated (region 1's rows first). Outputs are block-diagonal: each
 region's neurons have their own columns, zero on other regions' images, and the masks are 1 exactly
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from msc_neuro_cli.datasets.contract import Dataset
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import Dataset, DatasetError
 
 
 def _block(parts: list[np.ndarray], widths: list[int], fill: float = 0.0) -> np.ndarray:

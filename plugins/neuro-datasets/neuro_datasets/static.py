@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from msc_neuro_cli.datasets.contract import Dataset, DatasetSource
-from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Capabilities, Dataset, DatasetError, DatasetSource, Param
 
 from .layout import load_array
 

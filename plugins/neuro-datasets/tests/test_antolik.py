@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS, preprocess, validate
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import PREPROCESS_PARAMS, DatasetError, preprocess, validate
 from neuro_datasets import AntolikDataset, merge_regions, region_raw
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "antolik2016" / "Data"
@@ -84,7 +83,7 @@ def test_three_regions_merge_block_diagonal(antolik):
 
 
 def test_per_region_preprocessing_then_merge(antolik):
-    """The seed z-scored each region with its own statistics before merging."""
+    """The thesis pipeline z-scored each region with its own statistics before merging."""
     src = source(antolik, regions=[1, 2])
     parts = [preprocess(p, options(inputs="zscore")) for p in src.load_regions()]
     merged = src.merge(parts)

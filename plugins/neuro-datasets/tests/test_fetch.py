@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import DatasetError
 from neuro_datasets.checksums import EXPECTED, SHA256, git_blob_id
 from neuro_datasets.fetch import PART_NAME, fetch_antolik2016
 

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import DatasetError
 from neuro_datasets.checksums import SIZES
 from neuro_datasets.fetch import ANTOLIK_LIMITS, PART_NAME, Limits, fetch_antolik2016
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import PREPROCESS_PARAMS, DatasetError, installed_registries as registries, load_dataset
 
 _spec = importlib.util.spec_from_file_location(  # the core tests' helpers, under a unique name
     "neuro_core_test_helpers", Path(__file__).resolve().parents[3] / "tests" / "conftest.py")
@@ -25,8 +24,7 @@ BASE = {"name": "antolik2016", "path": "Data", "regions": [1],
 
 def _save_model(path: Path, specs, neurons: int, seed: int) -> list[np.ndarray]:
     """Assemble real layers, give them random weights, save replica 0; return its weights."""
-    from msc_neuro_cli.engine.model import ComponentSpec, assemble, export_replica, replica_weights
-    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.api.layers import assemble, ComponentSpec, export_replica, replica_weights
 
     layers = assemble([ComponentSpec(c, p, "test") for c, p in specs], (9, 9, 1), neurons, 1,
                       registries().components)
@@ -47,7 +45,7 @@ def world(tmp_path_factory):
     return root, weights
 
 
-def _zscore(x):  # one scalar mean/std over the split, as the seed's normalize_mean_std
+def _zscore(x):  # one scalar mean/std over the split, as the thesis pipeline's normalize_mean_std
     return (x - x.mean()) / x.std()
 
 
@@ -108,7 +106,7 @@ def test_eval_noised_false_gives_the_clean_prediction(world):
 
 
 def test_noise_zero_and_seed_stream(world):
-    """noise 0 gives ŷ itself; seed 42 reproduces the seed's np.random.seed(42) draws in its order."""
+    """noise 0 gives ŷ itself; seed 42 reproduces the thesis pipeline's np.random.seed(42) draws in its order."""
     root, weights = world
     exact = _load(root, noise=0.0, eval_noised=False)
     np.testing.assert_allclose(exact.train_y, _reference(root, weights, "training"), rtol=1e-5, atol=1e-6)
@@ -182,14 +180,11 @@ def test_model_must_fit_the_base_and_predict_non_negative(world):
 
 
 def test_worker_loads_a_generated_dataset(world):
-    from msc_neuro_cli.runs.worker import load_dataset
-
     root, weights = world
     params = {"base": BASE, "model": "models/gen__0.keras", "noise": 0.5, "eval_noised": True,
               "noise_draws": 3, "seed": 42, "shift": "none"}
     preprocess = {key: param.default for key, param in PREPROCESS_PARAMS.items()}
-    data = load_dataset({"dataset": {"name": "generated", "params": params, "preprocess": preprocess,
-                                     "base_dir": str(root)}})
+    data = load_dataset({"name": "generated", "params": params, "preprocess": preprocess, "base_dir": str(root)})
     assert data.train_y.dtype == np.float32 and data.train_y.shape == (48, NEURONS)
     assert data.raw_validation.shape == (3, 10, NEURONS)
     raw_val_x = np.load(root / "Data" / "region1" / "validation_inputs.npy")

@@ -8,8 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets.contract import Dataset
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import Dataset, DatasetError
 from neuro_datasets import Hdf5Dataset, merge_regions, region_raw
 from neuro_datasets.describe import parse_params, reliability
 from neuro_datasets.hdf5 import array_sha256, pack, read
@@ -90,7 +89,7 @@ def test_parse_params():
 @pytest.mark.slow
 def test_cli_pack_then_info(tmp_path, capsys, monkeypatch):
     """Through the `neuro` entry point, in-process (loads every plugin once)."""
-    from msc_neuro_cli.cli import main
+    from msc_neuro_cli.api.testing import cli_main as main
 
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("COLUMNS", "200")

@@ -15,9 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets import contract as ds
-from msc_neuro_cli.errors import DatasetError
-from msc_neuro_cli.datasets.lazy_arrays import H5Array, TransformedArray, first_nonfinite, finite_range, is_lazy, moments
+import msc_neuro_cli.api as ds
+from msc_neuro_cli.api import DatasetError, H5Array, TransformedArray, finite_range, first_nonfinite, is_lazy, moments
 from neuro_datasets import Hdf5Dataset
 from neuro_datasets import hdf5 as container
 
@@ -27,7 +26,7 @@ OPTIONS = [{"inputs": i, "scale": 1e3, "stats": s, "outputs": o}
 
 def _dataset(rows=300, seed=0, mask=False) -> ds.Dataset:
     rng = np.random.default_rng(seed)
-    x = (rng.random((rows + 20, 36)) * 255e-6 + 1e-4).astype(np.float32)  # the seed's tiny input values
+    x = (rng.random((rows + 20, 36)) * 255e-6 + 1e-4).astype(np.float32)  # the thesis pipeline's tiny input values
     y = rng.poisson(2.0, (rows + 20, 5)).astype(np.float32)
     raw = rng.poisson(2.0, (3, 20, 5)).astype(np.float32)
     masks = (np.ones((rows, 5), np.float32), np.ones((20, 5), np.float32)) if mask else (None, None)
@@ -166,7 +165,7 @@ DRIVER = textwrap.dedent("""
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-    from msc_neuro_cli.datasets import contract as ds
+    import msc_neuro_cli.api as ds
     from msc_neuro_cli.engine.model import ComponentSpec, assemble
     from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
     from msc_neuro_cli.engine.streaming import StreamingTrainer

@@ -5,8 +5,7 @@ from __future__ import annotations
 import inspect
 
 import neuro_datasets
-from msc_neuro_cli.datasets.contract import DatasetSource
-from msc_neuro_cli.plugin_system.registry import CommandRegistry, DatasetRegistry
+from msc_neuro_cli.api import CommandRegistry, DatasetRegistry, DatasetSource
 
 
 def test_register_datasets():

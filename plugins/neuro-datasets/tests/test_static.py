@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.datasets.contract import validate
-from msc_neuro_cli.errors import DatasetError
+from msc_neuro_cli.api import DatasetError, validate
 from neuro_datasets.static import StaticDataset
 
 NEURONS = 5

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.plugin_system.registry import DatasetRegistry
+from msc_neuro_cli.api import DatasetRegistry
 import neuro_datasets
 from neuro_datasets import ground_truth as gt
 from neuro_datasets.natural_images import dead_leaves, radial_power_spectrum

@@ -1,6 +1,6 @@
 """Dense layers: NDN3's ``normal`` layer, y = f(x W + b)."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 
 @hookimpl

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import keras
 
-from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.engine.products import dense_product
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import ReplicatedLayer, dense_product
+from msc_neuro_cli.api import Param
 from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
 from neuro_basics.layer_ops import regularizers_param
 

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from msc_neuro_cli.errors import ManifestError
-from neuro_basics.testing import (assert_export_roundtrip, assert_replicas_independent, build, run,
-                                  smoke_train)
+from msc_neuro_cli.api import ManifestError
+from msc_neuro_cli.api.testing import assert_export_roundtrip, assert_replicas_independent, build, run, smoke_train
 
 DIMS = (3, 3, 1)
 X = np.random.default_rng(0).normal(size=(32, 9)).astype(np.float32)

@@ -1,10 +1,10 @@
 """neuro plugin: the ``docker`` backend, one container per run through the Docker SDK."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 from .backend import DockerBackend
 
-# The seed's docker runner, CPU and GPU; `make docker` / `make docker-gpu` build the images.
+# The thesis pipeline's docker runner, CPU and GPU; `make docker` / `make docker-gpu` build the images.
 PROFILES = {
     "docker": {"backend": "docker", "image": "neuro:cpu"},
     "docker-gpu": {"backend": "docker", "image": "neuro:gpu", "gpus": 1},

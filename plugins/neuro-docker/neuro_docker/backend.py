@@ -15,10 +15,8 @@ import secrets
 from pathlib import Path
 from typing import Any, ClassVar
 
-from msc_neuro_cli.runs.backend import Backend, JobStatus, Submission
-from msc_neuro_cli.errors import BackendError, NeuroError
-from msc_neuro_cli.plugin_system.params import Param, resolve_params
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import (TERMINAL_STATES, Backend, BackendError, JobStatus, NeuroError, Param, RunId, RunState,
+                               RunStore, Submission, memory_mib, memory_param)
 
 from .containers import (LABEL_BATCH, LABEL_LIMIT, LABEL_ORDER, LABEL_RUN, LABEL_STORE, container_config,
                          container_name, container_status, data_paths, memory_mib, to_start)

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from msc_neuro_cli.runs.backend import JobStatus
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import JobStatus, RunState, worker_argv
 
 LABEL_RUN = "neuro.run"        # run id, e.g. folder/bs4_exp5x3
 LABEL_STORE = "neuro.store"    # absolute path of the run store on the host

@@ -11,9 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.store.ledger import LEDGER_NAME
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import LEDGER_NAME, BackendError, RunId, RunStore
 
 USER = re.compile(r"^(\d+):(\d+)$")
 

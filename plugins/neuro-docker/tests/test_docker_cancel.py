@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli import testing
+from msc_neuro_cli.api import testing
 
-from msc_neuro_cli.testing import wait_for
+from msc_neuro_cli.api.testing import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -21,7 +21,7 @@ UID = 1000 if os.geteuid() == 0 else os.geteuid()
 
 
 def neuro(*args, cwd: Path) -> subprocess.CompletedProcess:
-    from msc_neuro_cli.testing import neuro as run_cli
+    from msc_neuro_cli.api.testing import neuro as run_cli
     return run_cli(*args, cwd=cwd, timeout=300, check=True)
 
 

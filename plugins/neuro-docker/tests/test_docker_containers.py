@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from msc_neuro_cli.errors import BackendError
+from msc_neuro_cli.api import BackendError, worker_argv
 from neuro_docker.backend import DockerBackend
 from neuro_docker.containers import (LABEL_BATCH, LABEL_LIMIT, LABEL_ORDER, WRAPPER, container_config,
-                                     container_name, container_status, data_paths, memory_mib, to_start)
+                                     container_name, container_status, data_paths, to_start)
 from neuro_docker.ownership import container_user
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli import testing
+from msc_neuro_cli.api import atomic_write_json, testing
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -19,13 +19,12 @@ UID = 1000 if os.geteuid() == 0 else os.geteuid()
 
 
 def neuro(*args, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    from msc_neuro_cli.testing import neuro as run_cli
+    from msc_neuro_cli.api.testing import neuro as run_cli
     return run_cli(*args, cwd=cwd, check=check)
 
 
 def test_store_files_are_readable_by_the_container_user(tmp_path):
     """The root CLI writes state the container's user must read: atomic writes are 0644."""
-    from msc_neuro_cli.store.fsutil import atomic_write_json
     atomic_write_json(tmp_path / "probe.json", {})
     assert (tmp_path / "probe.json").stat().st_mode & 0o777 == 0o644
 

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.runs.backend import Submission
-from msc_neuro_cli.errors import BackendError
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import BackendError, RunId, RunStore, Submission
 from neuro_docker.backend import DockerBackend
 from neuro_docker.containers import LABEL_BATCH, LABEL_RUN
 

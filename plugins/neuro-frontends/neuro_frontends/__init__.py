@@ -1,6 +1,6 @@
 """Front-end components: the difference-of-Gaussians "LGN" layers, convolution, input scaling."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 
 @hookimpl

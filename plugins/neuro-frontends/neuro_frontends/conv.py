@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import keras
 
-from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.errors import ManifestError
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import ReplicatedLayer
+from msc_neuro_cli.api import ManifestError, Param
 from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
 from neuro_basics.layer_ops import (as_image, conv_output_size, flatten_image, regularizers_param,
                                     replicated_conv2d)

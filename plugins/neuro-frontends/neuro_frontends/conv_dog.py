@@ -6,7 +6,7 @@ broadcast to a [c, c, 1, K] kernel and applied as conv2d with SAME padding and s
 ``shift_spacing``). Output f(conv + b), flattened (y', x', K), y' = ceil(y / s).
 
 For c < 4 the centre bounds (2, c - 2) are empty; clipping (TensorFlow's clip_by_value is
-max(min(v, high), low)) then pins the centre at 2, the last pixel of a 3-wide grid, as in the seed.
+max(min(v, high), low)) then pins the centre at 2, the last pixel of a 3-wide grid, as in the thesis pipeline.
 Not regularised (NDN3: reg_initializer None).
 """
 
@@ -16,9 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.errors import ManifestError
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import ReplicatedLayer
+from msc_neuro_cli.api import ManifestError, Param
 from neuro_basics.layer_ops import as_image, conv_output_size, flatten_image, regularizers_param, replicated_conv2d
 
 from .dog import _bounds, dog_filters, random_dog_parameters

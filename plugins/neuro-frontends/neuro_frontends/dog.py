@@ -22,9 +22,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from msc_neuro_cli.engine.products import batched_product, image_product
-from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import ReplicatedLayer, batched_product, image_product
+from msc_neuro_cli.api import Param
 
 ALPHA_MIN = float(np.finfo(float).eps)
 

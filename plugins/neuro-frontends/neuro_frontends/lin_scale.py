@@ -1,4 +1,4 @@
-"""The seed's ``lin_scale`` input layer: y = f(w x + b) with one scalar w and one scalar b.
+"""The thesis pipeline's ``lin_scale`` input layer: y = f(w x + b) with one scalar w and one scalar b.
 
 Initialised to the identity (w = 1, b = 0); output dims equal input dims. Used by bs3_exp10 to
 let the network learn the input scale instead of fixing it by preprocessing. Not regularised.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from msc_neuro_cli.engine.component import ReplicatedLayer
+from msc_neuro_cli.api.layers import ReplicatedLayer
 from neuro_basics.layer_ops import regularizers_param
 
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from neuro_basics.testing import (assert_export_roundtrip, assert_replicas_independent, build,
-                                  smoke_train)
+from msc_neuro_cli.api.testing import assert_export_roundtrip, assert_replicas_independent, build, smoke_train
 
 DIMS, NEURONS = (9, 9, 1), 4
 FAMILIES = {

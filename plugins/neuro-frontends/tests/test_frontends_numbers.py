@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from neuro_basics.testing import build, numpy_conv, run
+from msc_neuro_cli.api import ManifestError
+from msc_neuro_cli.api.testing import build, run
+from neuro_basics.testing import numpy_conv
 
 EPS = float(np.finfo(float).eps)
 
@@ -144,7 +146,6 @@ def test_lin_scale():
 
 
 def test_impossible_geometry_is_a_one_line_manifest_error():
-    from msc_neuro_cli.errors import ManifestError
     with pytest.raises(ManifestError, match="does not fit the 9x9 input"):
         build([{"component": "conv", "filters": 2, "width": 11, "padding": "valid"}], (9, 9, 1), 2, seeds=[0])
     with pytest.raises(ManifestError, match="one-channel image"):

@@ -1,6 +1,6 @@
 """neuro plugin: the local execution backend (worker processes on this machine)."""
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 from .backend import LocalBackend
 

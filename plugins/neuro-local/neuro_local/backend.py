@@ -14,10 +14,7 @@ from collections import deque
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from msc_neuro_cli.runs.backend import Backend, JobStatus, Submission
-from msc_neuro_cli.runs.worker_command import worker_argv
-from msc_neuro_cli.plugin_system.params import Param
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import Backend, JobStatus, Param, RunId, RunState, RunStore, Submission, worker_argv
 
 
 def _worker_pid(job: str, host: str) -> int | None:

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api import Param
 from neuro_basics.layer_ops import regularizers_param
 
 from .space_feature import SpaceFeatureReadout

@@ -19,8 +19,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from msc_neuro_cli.engine.component import ReplicatedLayer
-from msc_neuro_cli.plugin_system.params import Param
+from msc_neuro_cli.api.layers import ReplicatedLayer
+from msc_neuro_cli.api import Param
 from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
 from neuro_basics.layer_ops import regularizers_param
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from msc_neuro_cli.errors import ManifestError
-from neuro_basics.testing import build, run
+from msc_neuro_cli.api import ManifestError
+from msc_neuro_cli.api.testing import build, run
 
 DIMS = (4, 3, 5)  # y, x, features
 S, F, N = 12, 5, 3

@@ -7,7 +7,7 @@ scipy, h5py) happen inside the commands, so loading the plugin stays cheap.
 
 import inspect
 
-from msc_neuro_cli import hookimpl
+from msc_neuro_cli.api import hookimpl
 
 
 @hookimpl

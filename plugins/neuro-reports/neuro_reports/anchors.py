@@ -7,7 +7,7 @@ only mean something for models of that dataset, so reports draw them for ``antol
 
 from __future__ import annotations
 
-# label -> {region: value}; the seed's notebook drew these as flat lines ("static_data")
+# label -> {region: value}; the thesis pipeline's notebook drew these as flat lines ("static_data")
 ANCHORS: dict[str, dict[str, float]] = {
     "HSM Antolík 2016, median of 100 seeds": {"region1": 0.479, "region2": 0.412, "region3": 0.437,
                                                "weighted": 0.448},

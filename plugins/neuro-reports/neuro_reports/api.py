@@ -5,7 +5,7 @@
     reps.groupby("hp_hidden").val_correlation.median()
 
 ``experiments`` takes experiment keys, ``FOLDER/EXPxRUN`` run ids or ``EXPxRUN`` (None: all);
-runs written by the seed's own pipeline (experiments.txt + TensorBoard events) are included with
+runs written by the thesis pipeline itself (experiments.txt + TensorBoard events) are included with
 ``source == "seed"`` and no hyperparameters. Hyperparameter columns are ``hp_<axis>``; values that
 are not scalars (lists such as regions) are JSON strings, as in ``neuro export-metrics``.
 """

@@ -8,11 +8,11 @@ from typing import List, Optional
 
 import typer
 
-from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.api import NeuroError, atomic_write_bytes
 
 from .neurons import CEILINGS, DEFAULT_CEILING
 
-STORE_HELP = "Run store root (the seed's training_data/)."
+STORE_HELP = "Run store root (the thesis pipeline's training_data/)."
 
 
 def _store():
@@ -41,7 +41,8 @@ def report(
     runs: Optional[List[str]] = typer.Option(None, "--runs", help="Only these runs: index, EXPxRUN or "
                                              "FOLDER/EXPxRUN (repeatable)."),
     median_mode: bool = typer.Option(True, "--median-mode/--no-median-mode",
-                                     help="Quantiles 90/10/50 (the thesis figures) or the seed's default 95/5/75."),
+                                     help="Quantiles 90/10/50 (the thesis figures) or the thesis pipeline's "
+                                          "default 95/5/75."),
     ceiling: str = typer.Option(DEFAULT_CEILING, "--ceiling", help=f"Noise ceiling: {', '.join(CEILINGS)}."),
     anchors: bool = typer.Option(True, "--anchors/--no-anchors", help="Draw published values (Antolík data)."),
     filters: bool = typer.Option(True, "--filters/--no-filters", help="Load models and draw their filters."),
@@ -123,7 +124,6 @@ def export_curves(
 
     Example: [bold]neuro export-curves demo --format csv -o curves.csv[/bold]
     """
-    from msc_neuro_cli.store.fsutil import atomic_write_bytes
 
     from .export import curves_text
     from .loading import aliases_from_manifest, load_runs, run_order, select

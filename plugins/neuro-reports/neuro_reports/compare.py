@@ -2,8 +2,8 @@
 
 For every run: median and 90th/10th percentile of the final validation correlation over
 repetitions, the fraction of the noise ceiling, training time, and a two-sided Mann-Whitney U
-test of its repetitions against the reference's (default: the best run). Runs of the seed's own
-pipeline take part like any other (their final value is the last logged validation correlation).
+test of its repetitions against the reference's (default: the best run). Runs of the thesis
+pipeline itself take part like any other (their final value is the last logged validation correlation).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.api import StoreError
 
 from . import stats
 from .loading import Run, aliases_from_manifest, load_runs, run_order, select

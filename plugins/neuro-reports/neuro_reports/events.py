@@ -1,6 +1,6 @@
-"""Reading TensorBoard event files: scalars of one tag, from the seed's TF1 files or our TF2 ones.
+"""Reading TensorBoard event files: scalars of one tag, from the thesis pipeline's TF1 files or our TF2 ones.
 
-The seed (TF 1, NDN3) wrote ``simple_value`` scalars; ``tf.summary.scalar`` in TF 2 writes
+The thesis pipeline (TF 1, NDN3) wrote ``simple_value`` scalars; ``tf.summary.scalar`` in TF 2 writes
 one-element tensors. Both are read here with TensorBoard's own loader, without importing
 TensorFlow. A folder may hold several event files (a run restarted or resumed): they are read in
 name order (their names start with the creation time) and a step written twice keeps its last value.
@@ -12,12 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.api import StoreError
 
 CORRELATION_TAG = "loss/correlation/correlation"
 LOSS_TAG = "loss/cost"
 
-# the seed's TensorBoard folder of repetition i: "{%d-%m_%H-%M-%S}_{name}__{i}" (ours: "{name}__{i}")
+# the thesis pipeline's TensorBoard folder of repetition i: "{%d-%m_%H-%M-%S}_{name}__{i}" (ours: "{name}__{i}")
 TIMESTAMP = r"\d{2}-\d{2}_\d{2}-\d{2}-\d{2}_"
 
 
@@ -59,7 +59,7 @@ def read_scalars(folder: Path, tag: str = CORRELATION_TAG) -> list[Scalar]:
 def repetition_dirs(exp_logs: Path, name: str) -> dict[int, Path]:
     """Repetition index -> log folder of run ``name`` under ``logs/{folder}/{exp}``.
 
-    Accepts our ``{name}__{i}`` and the seed's timestamped ``{time}_{name}__{i}``; if a repetition
+    Accepts our ``{name}__{i}`` and the thesis pipeline's timestamped ``{time}_{name}__{i}``; if a repetition
     has several timestamped folders (it was restarted) the newest one wins.
     """
     pattern = re.compile(rf"^(?:{TIMESTAMP})?{re.escape(name)}__(\d+)$")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msc_neuro_cli import __version__
+from msc_neuro_cli.api import __version__
 
 from .api import curves_frame
 from .loading import Run

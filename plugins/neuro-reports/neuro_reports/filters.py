@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msc_neuro_cli.api import load_model as load_saved
+
 
 MAX_UNITS = 32  # at most this many filters of one layer in a grid
 
@@ -34,7 +36,6 @@ class FilterSet:
 
 def load_model(path: Path):
     """A saved repetition's Keras model (the core's loader registers the plugins' layers)."""
-    from msc_neuro_cli.store.saved_models import load_model as load_saved
 
     return load_saved(path)
 

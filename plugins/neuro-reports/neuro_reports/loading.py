@@ -1,10 +1,10 @@
-"""Loading finished runs from a run store, ours or the seed's, into plain objects.
+"""Loading finished runs from a run store, ours or the thesis pipeline's, into plain objects.
 
 Two sources, one shape (:class:`Run` with its :class:`Repetition` s):
 
 - ``store``: runs written by ``neuro worker`` (``runs/{folder}/{exp}/spec.json`` and
   ``reps/{rep}.json``): hyperparameters, per-neuron correlations, curves, models.
-- ``seed``: lines of ``experiments.txt`` with no ``runs/`` folder, i.e. written by the seed's own
+- ``seed``: lines of ``experiments.txt`` with no ``runs/`` folder, i.e. written by the thesis pipeline's own
   pipeline: only TensorBoard events (``logs/{folder}/{exp}/{time}_{name}__{i}/summaries/test``),
   from which curves and final correlations are read. No hyperparameters, no per-neuron values.
 """
@@ -17,9 +17,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from msc_neuro_cli.store import ledger
-from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import RunId, RunStore, StoreError, ledger_entries, load_manifest
 
 from . import events
 
@@ -67,7 +65,7 @@ class Run:
 
 
 def load_runs(store_root: Path, include_seed: bool = True) -> list[Run]:
-    """Every run with at least one finished repetition, ours first, then the seed's."""
+    """Every run with at least one finished repetition, ours first, then the thesis pipeline's."""
     store = RunStore(Path(store_root))
     if not store.root.is_dir():
         raise StoreError(f"run store {store.root} does not exist (give --store or NEURO_STORE)")
@@ -103,7 +101,7 @@ def _store_run(store: RunStore, rid: RunId) -> Run:
 
 def _seed_runs(store: RunStore, known: set[str]) -> list[Run]:
     runs = []
-    entries = ledger.entries(store.ledger)
+    entries = ledger_entries(store.ledger)
     counts: dict[str, int] = {}
     for entry in entries:
         parts = entry.split("/")
@@ -132,7 +130,7 @@ def _seed_runs(store: RunStore, known: set[str]) -> list[Run]:
                 seconds=test[-1].wall_time - test[0].wall_time, epochs=test[-1].step + 1, curve=curve))
         if reps:
             run_id = str(rid) if counts.get(str(rid), 0) == 1 else f"{rid}/{name}"
-            runs.append(Run(run_id, rid.experiment, folder, exp, rid.run, name, {}, "seed", "finished", reps))
+            runs.append(Run(run_id, rid.exp_name, folder, exp, rid.run, name, {}, "seed", "finished", reps))
     return runs
 
 
@@ -156,7 +154,6 @@ def aliases_from_manifest(manifest: Path | None) -> dict[str, str]:
     """Alias -> experiment key from a manifest, if one is given and exists ({} otherwise)."""
     if manifest is None or not Path(manifest).is_file():
         return {}
-    from msc_neuro_cli.spec.manifest import load_manifest
     return dict(load_manifest(Path(manifest)).aliases)
 
 

@@ -1,7 +1,7 @@
 """Per-neuron context of a run's dataset: regions, noise ceilings and the dataset checksum.
 
-The dataset is loaded exactly as the worker loaded it (``msc_neuro_cli.runs.worker.load_dataset`` on
-the run's frozen spec). Ceilings come from :mod:`msc_neuro_cli.metrics.ceilings`, computed per region on
+The dataset is loaded exactly as the worker loaded it (``msc_neuro_cli.api.load_dataset`` on
+the run's frozen spec). Ceilings come from the API's ceiling functions (docs/metrics.md), computed per region on
 that region's own raw repeats (regions have different repeat counts). A run whose record already
 holds its ceilings (``record["ceilings"]``, written by the worker since scores went into records)
 uses those and its dataset is not loaded. A run whose dataset is no longer where its spec says gets
@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from msc_neuro_cli.metrics import ceilings
+from msc_neuro_cli.api import (NeuroError, cc_max, load_dataset, nanmean, neuron_weighted_mean, oracle_conservative,
+                               oracle_jackknife)
+
 
 # the ceiling the model's correlation (with the trial-averaged validation response) is compared
 # with: CCmax is the highest correlation any model can reach with an R-trial average.
@@ -78,12 +80,9 @@ def _from_record(spec: dict, record: dict | None) -> DatasetInfo | None:
 
 
 def _load(spec: dict) -> DatasetInfo:
-    from msc_neuro_cli.errors import NeuroError
-    from msc_neuro_cli.runs.worker import load_dataset
-
     name = spec["dataset"]["name"]
     try:
-        data = load_dataset(spec)
+        data = load_dataset(spec["dataset"])
     except (NeuroError, OSError, ValueError) as exc:
         return DatasetInfo(name, [], error=f"dataset {name!r} could not be loaded: {exc}")
     regions = list(data.regions) or [("region1", data.n_neurons)]
@@ -101,9 +100,9 @@ def _load(spec: dict) -> DatasetInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                values["cc_max"][cols] = ceilings.cc_max(block)
-                values["oracle_jackknife"][cols] = ceilings.oracle_jackknife(block)
-                values["oracle_conservative"][cols] = ceilings.oracle_conservative(block)
+                values["cc_max"][cols] = cc_max(block)
+                values["oracle_jackknife"][cols] = oracle_jackknife(block)
+                values["oracle_conservative"][cols] = oracle_conservative(block)
             except ValueError as exc:  # fewer than 2 repeats or images in this region
                 info.error = f"{region}: no noise ceiling ({exc})"
     info.ceilings = values
@@ -114,11 +113,9 @@ def _raw_blocks(data) -> list[tuple[str, np.ndarray]] | None:
     """Each region's (repeats, images, neurons) block, or None if the dataset has no repeats."""
     if data.raw_validation is None:
         return None
-    try:
-        from neuro_datasets import region_raw  # knows how merged datasets pad their repeats
-        blocks = region_raw(data)
-    except ImportError:
-        blocks = [(data.regions[0][0] if data.regions else "region1", data.raw_validation)]
+    from neuro_datasets import region_raw  # a declared dependency: knows how merged datasets pad repeats
+
+    blocks = region_raw(data)
     if len(blocks) != len(data.regions or [None]):
         return None
     return blocks
@@ -130,6 +127,6 @@ def region_means(per_neuron: np.ndarray, info: DatasetInfo | None) -> dict[str, 
         return {}
     out = {}
     for region, cols in info.region_slices():
-        out[region] = ceilings.nanmean(per_neuron[cols])
-    out["weighted"] = ceilings.neuron_weighted_mean((out[r], n) for r, n in info.regions)
+        out[region] = nanmean(per_neuron[cols])
+    out["weighted"] = neuron_weighted_mean((out[r], n) for r, n in info.regions)
     return out

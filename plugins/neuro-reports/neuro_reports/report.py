@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 import yaml
 
-from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.api import StoreError, versions
 
 from . import anchors, figures, html, stats
 from .api import curves_frame, runs_frame
@@ -73,7 +73,7 @@ def build_report(store: Path, experiments: Iterable[str] | None, out: Path, mani
     sections.append(html.section("Provenance", [_provenance(chosen)], "provenance"))
     intro = html.paragraph(f"{len(chosen)} runs of {', '.join(experiments_)} from {Path(store).resolve()}, "
                            f"quantiles {qset[0]:g}/{qset[1]:g}/{qset[2]:g} "
-                           f"({'median_mode' if median_mode else 'the seed default'}); "
+                           f"({'median_mode' if median_mode else 'the default of the thesis pipeline'}); "
                            f"written {time.strftime('%Y-%m-%d %H:%M:%S')}.")
     intro += "".join(html.paragraph(n, note=True) for n in report.notes)
     report.index.write_text(html.page(f"neuro report: {', '.join(experiments_)}", sections, intro),
@@ -151,7 +151,7 @@ def _ceiling_figure(report: Report, exp: str, runs: list[Run], ceiling: str) -> 
 
     info = dataset_info(runs[0].spec, runs[0].record)
     if info is None or ceiling not in info.ceilings:
-        reason = info.error if info is not None and info.error else "runs from the seed's pipeline"
+        reason = info.error if info is not None and info.error else "runs from the thesis pipeline"
         report.notes.append(f"{exp}: no noise-ceiling figure ({reason})")
         return []
     best = sorted(runs, key=lambda r: -np.median(r.finals()))[:MAX_SCATTER]
@@ -214,7 +214,7 @@ def _filter_figures(report: Report, exp: str, runs: list[Run]) -> list[str]:
 def _manifest_entry(runs: list[Run]) -> str:
     specs = [r.spec for r in runs if r.spec]
     if not specs:
-        return html.paragraph("Runs of the seed's own pipeline: no manifest entry is stored.")
+        return html.paragraph("Runs of the thesis pipeline itself: no manifest entry is stored.")
     grid: dict[str, list] = {}
     for run in runs:
         for key, value in run.hyperparameters.items():
@@ -248,8 +248,6 @@ def _merge(values: list):
 
 
 def _provenance(runs: list[Run]) -> str:
-    from msc_neuro_cli.store.provenance import versions
-
     rows = []
     for run in runs:
         record = run.record or {}

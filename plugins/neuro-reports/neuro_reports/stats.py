@@ -1,9 +1,9 @@
 """Numbers behind the figures and tables: quantiles over repetitions, marginals, significance tests.
 
-Quantiles follow the seed's ``analysis_graph.get_metrics_runs``: at every summary step, over the
+Quantiles follow the thesis pipeline's ``analysis_graph.get_metrics_runs``: at every summary step, over the
 repetitions of a run, (top, bottom, middle, extra) = 90/10/50/25 with ``median_mode`` (what the
 thesis figures used) and 95/5/75/25 without it. Percentiles use numpy's default (linear) rule, as
-pandas' ``quantile`` which the seed called.
+pandas' ``quantile`` which the thesis pipeline called.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
+
+from msc_neuro_cli.api import fraction_of_oracle
 
 MEDIAN_MODE = (90.0, 10.0, 50.0, 25.0)
 DEFAULT_MODE = (95.0, 5.0, 75.0, 25.0)
@@ -39,7 +41,7 @@ def curve_quantiles(curves: pd.DataFrame, quantiles=MEDIAN_MODE, value: str = "v
 
 
 def final_quantiles(values, quantiles=MEDIAN_MODE) -> dict[str, float]:
-    """The seed's ``summarize_experiments`` (mid, top, bottom) of final correlations over repetitions."""
+    """The thesis pipeline's ``summarize_experiments`` (mid, top, bottom) of final correlations over repetitions."""
     v = np.asarray(list(values), np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -51,7 +53,6 @@ def final_quantiles(values, quantiles=MEDIAN_MODE) -> dict[str, float]:
 
 def fraction_of_ceiling(per_neuron: np.ndarray, ceiling: np.ndarray) -> float:
     """Slope through the origin of model correlation against the ceiling across neurons."""
-    from msc_neuro_cli.metrics.ceilings import fraction_of_oracle
     return fraction_of_oracle(per_neuron, ceiling)
 
 

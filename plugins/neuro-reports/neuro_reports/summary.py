@@ -1,6 +1,6 @@
 """Per-run summary rows shared by ``neuro report`` and ``neuro compare``.
 
-A row holds the run's final validation correlation over repetitions (the seed's mid/top/bottom
+A row holds the run's final validation correlation over repetitions (the thesis pipeline's mid/top/bottom
 quantiles), median training seconds, the fraction of the noise ceiling (median over repetitions
 of the per-neuron slope) and, for multi-region datasets, each region's mean correlation.
 """

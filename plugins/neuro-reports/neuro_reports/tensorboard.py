@@ -1,6 +1,6 @@
 """``neuro tensorboard``: TensorBoard on the logs of some experiments (127.0.0.1 by default).
 
-Runs in any state count (TensorBoard is most useful while training), and so do runs of the seed's
+Runs in any state count (TensorBoard is most useful while training), and so do runs of the thesis pipeline's
 own pipeline listed in experiments.txt. One run's folder is passed as ``--logdir``; several as
 ``--logdir_spec name:path,...`` (named by run), unless a path holds a comma or colon, which that
 syntax cannot carry: then their common parent folder is served.
@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from msc_neuro_cli.store import ledger
-from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import RunId, RunStore, StoreError, ledger_entries
 
 
 def log_folders(store_root: Path, tokens: Iterable[str], aliases: dict[str, str] | None = None) -> dict[str, Path]:
@@ -24,11 +22,11 @@ def log_folders(store_root: Path, tokens: Iterable[str], aliases: dict[str, str]
     candidates: dict[str, tuple[str, Path]] = {}  # run id -> (experiment, logs folder)
     for rid in store.run_ids():
         candidates[str(rid)] = (store.read_spec(rid)["experiment"], store.root / "logs" / rid.folder / rid.exp)
-    for entry in ledger.entries(store.ledger):
+    for entry in ledger_entries(store.ledger):
         parts = entry.split("/")
         if len(parts) == 3:
             rid = RunId.parse(f"{parts[0]}/{parts[1]}")
-            candidates.setdefault(str(rid), (rid.experiment, store.root / "logs" / rid.folder / rid.exp))
+            candidates.setdefault(str(rid), (rid.exp_name, store.root / "logs" / rid.folder / rid.exp))
     aliases = aliases or {}
     found: dict[str, Path] = {}
     for token in tokens:

@@ -1,7 +1,7 @@
 """neuro report / compare / tensorboard / export-* on runs of tiny real experiments.
 
 One module-scoped store: a two-region HSM with a two-axis grid (3 runs x 3 repetitions) trained a
-few epochs by the real CLI (`neuro run`, workers in subprocesses), plus one run in the seed's own
+few epochs by the real CLI (`neuro run`, workers in subprocesses), plus one run in the thesis pipeline's own
 layout (experiments.txt + TF1-style events) to compare against. The read-only commands are then
 called in-process through the same Typer app (`msc_neuro_cli.cli.main`) to save TensorFlow imports;
 `neuro tensorboard` runs as a real process.
@@ -63,7 +63,7 @@ def _multi_region_data(root: Path) -> Path:
 
 
 def _seed_run(store: Path) -> None:
-    """A finished run of the seed's own pipeline: a ledger line and TF1-style event files."""
+    """A finished run of the thesis pipeline itself: a ledger line and TF1-style event files."""
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -105,7 +105,7 @@ def cli(*args: str, env: dict | None = None) -> Result:
     import contextlib
     import io
 
-    from msc_neuro_cli.cli import main
+    from msc_neuro_cli.api.testing import cli_main as main
 
     out, err = io.StringIO(), io.StringIO()
     old = {k: os.environ.get(k) for k in env or {}}

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from msc_neuro_cli.metrics import scoring
-from msc_neuro_cli.datasets.contract import Dataset
+from msc_neuro_cli.api import Dataset, cc_max, oracle_jackknife, score_replicas, summarise_reps
 from neuro_reports import neurons, summary
 from neuro_reports.loading import Repetition, Run
 
@@ -19,9 +18,9 @@ def _record_and_spec(tmp_path):
     data = Dataset(np.zeros((2, 4)), np.zeros((2, 5)), np.zeros((40, 4)), raw.mean(axis=0), (2, 2, 1),
                    raw, regions=[("V1", 2), ("LM", 3)])
     pred = raw.mean(axis=0) + rng.normal(0, 0.5, (40, 5))
-    reps = scoring.score_replicas(data, pred[None])
+    reps = score_replicas(data, pred[None])
     # through JSON as the store writes it (sorted keys): region order must survive
-    record = json.loads(json.dumps({"dataset_sha256": "abc123", **scoring.summarise_reps(reps)}, sort_keys=True))
+    record = json.loads(json.dumps({"dataset_sha256": "abc123", **summarise_reps(reps)}, sort_keys=True))
     spec = {"dataset": {"name": "antolik2016", "params": {"path": str(tmp_path / "gone")}, "base_dir": str(tmp_path),
                         "preprocess": {"inputs": "none", "scale": 1.0, "stats": "train", "outputs": "none"}}}
     return raw, pred, spec, record
@@ -33,7 +32,6 @@ def test_dataset_info_from_the_record_without_loading(tmp_path):
     info = neurons.dataset_info(spec, record)
     assert info.error is None and info.checksum == "abc123"
     assert info.regions == [("V1", 2), ("LM", 3)] and list(info.region_of) == ["V1"] * 2 + ["LM"] * 3
-    from msc_neuro_cli.metrics.ceilings import cc_max, oracle_jackknife
     np.testing.assert_allclose(info.ceilings["cc_max"][:2], cc_max(raw[:, :, :2]))
     np.testing.assert_allclose(info.ceilings["oracle_jackknife"][2:], oracle_jackknife(raw[:, :, 2:]))
     assert info.repeats == {"V1": 6, "LM": 6}

@@ -1,4 +1,4 @@
-"""neuro-reports pieces that need no training: statistics against numpy, the seed's event layout,
+"""neuro-reports pieces that need no training: statistics against numpy, the thesis pipeline's event layout,
 HTML escaping, TensorBoard arguments, and conv filters of a real Keras model."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.api import COMMON_PARAMS, StoreError, installed_registries as registries, resolve_params
 from neuro_reports import api, events, html, stats, tensorboard
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -90,7 +90,7 @@ def test_html_escapes_user_values_and_embeds_pngs(tmp_path):
 
 
 def _write_seed_events(rep_dir: Path, values: list[tuple[int, float]], tf1: bool) -> None:
-    """Event files as the seed's TF1 NDN3 wrote them (simple_value) or as tf.summary in TF2 writes them."""
+    """Event files as the thesis pipeline's TF1 NDN3 wrote them (simple_value) or as tf.summary in TF2 writes them."""
     for split, shift in (("test", 0.0), ("train", 0.1)):
         folder = rep_dir / "summaries" / split
         folder.mkdir(parents=True)
@@ -119,7 +119,7 @@ def test_runs_of_the_seeds_pipeline_are_read_from_ledger_and_events(tmp_path):
     store = tmp_path / "training_data"
     store.mkdir()
     (store / "experiments.txt").write_text(
-        "# a comment the seed's reader skips\n"
+        "# a comment the thesis pipeline's reader skips\n"
         "experiments_2/bs3_exp5x3/baseline3_l11e-07xN0.2x5000\n"
         "baseline/b1/baseline1\n")
     curves = {0: [(0, 0.1), (99, 0.3), (199, 0.45)], 1: [(0, 0.05), (99, 0.25), (199, 0.4)]}
@@ -160,9 +160,8 @@ def test_conv_kernels_of_a_real_keras_model_become_filter_images(tmp_path):
     """A genuine conv component (SAME conv2d, weights with the replica axis) through export_replica."""
     import tensorflow as tf
 
-    from msc_neuro_cli.engine.component import ReplicatedLayer
-    from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.api.layers import ReplicatedLayer
+    from msc_neuro_cli.api.layers import export_replica
     from neuro_reports import figures
     from neuro_reports.filters import model_filters
 
@@ -192,14 +191,11 @@ def test_conv_kernels_of_a_real_keras_model_become_filter_images(tmp_path):
 
 
 def test_dense_layer_on_an_image_gives_receptive_fields_and_dog_layers_use_dog_filters():
-    from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.api.layers import export_replica
     from neuro_dense.normal import Dense
     from neuro_frontends.dog import DifferenceOfGaussians, dog_filters
     from neuro_reports.filters import model_filters
 
-    from msc_neuro_cli.engine.component import COMMON_PARAMS
-    from msc_neuro_cli.plugin_system.params import resolve_params
 
     comps = registries().components
     full = lambda cls, given: resolve_params({**COMMON_PARAMS, **cls.PARAMS}, given, str)  # noqa: E731
@@ -239,10 +235,7 @@ def test_conv_dog_and_conv_components_give_kernel_images():
     """The real conv_diff_of_gaussians and conv components of neuro_frontends, if installed."""
     conv_dog = pytest.importorskip("neuro_frontends.conv_dog")
     conv = pytest.importorskip("neuro_frontends.conv")
-    from msc_neuro_cli.engine.component import COMMON_PARAMS
-    from msc_neuro_cli.engine.model import export_replica
-    from msc_neuro_cli.plugin_system.params import resolve_params
-    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.api.layers import export_replica
     from neuro_reports.filters import model_filters
 
     comps = registries().components

@@ -1,0 +1,141 @@
+"""Test kits for plugin authors: the real CLI, tiny data, installed test plugins (backends,
+commands), a dataset contract check, and the component contract (replicas independent, export
+round trip, training through the real trainer).
+
+Importing this module loads no TensorFlow; the component kit imports it when first called.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msc_neuro_cli.datasets.contract import Dataset, DatasetSource, preprocess, validate
+from msc_neuro_cli.testing import TINY_MANIFEST, make_plugin_dist, neuro, wait_for, write_tiny_dataset
+
+
+def cli_main(args: list[str]) -> None:
+    """``neuro ARGS`` in this process (the real app, plugin commands mounted, no second TensorFlow
+    import); always ends in ``SystemExit`` carrying the exit code, like the console command."""
+    from msc_neuro_cli.cli import main
+
+    main(list(args))
+
+
+# --- datasets ---------------------------------------------------------------------------------
+def check_dataset(source: DatasetSource, options: dict[str, Any] | None = None) -> Dataset:
+    """The dataset contract: ``check()`` passes, ``load()`` returns a :class:`Dataset` that
+    preprocessing (``options``, e.g. ``{"inputs": "zscore"}``) keeps valid. Returns the result."""
+    from msc_neuro_cli.plugin_system.params import resolve_params
+    from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
+
+    source.check()
+    data = source.load()
+    assert isinstance(data, Dataset), f"{type(source).__name__}.load() returned {type(data).__name__}"
+    validate(data, type(source).__name__)
+    full = resolve_params(PREPROCESS_PARAMS, options or {}, lambda key: f"preprocess.{key}")
+    done = preprocess(data, full)
+    validate(done, f"{type(source).__name__} after preprocessing")
+    return done
+
+
+# --- components -------------------------------------------------------------------------------
+def build(model: list[dict], input_dims, n_neurons: int, seeds: list[int]) -> list:
+    """Assemble and initialise ``model`` (a manifest-style list of component dicts), one replica
+    per seed, with the installed plugins' registry, exactly as a run builds it."""
+    from msc_neuro_cli.engine.model import ComponentSpec, assemble
+    from msc_neuro_cli.plugin_system.manager import registries
+
+    specs = [ComponentSpec(m["component"], {k: v for k, v in m.items() if k != "component"},
+                           where=f"test.model[{i}]") for i, m in enumerate(model)]
+    layers = assemble(specs, input_dims, n_neurons, len(seeds), registries().components)
+    for i, layer in enumerate(layers):  # the trainer's rule: generator [seed, layer index, 0]
+        layer.initialise([np.random.default_rng([seed, i, 0]) for seed in seeds])
+    return layers
+
+
+def run(layers, x: np.ndarray, training: bool = False) -> np.ndarray:
+    """Every replica's output on the same rows: (R, rows, outputs)."""
+    import tensorflow as tf
+
+    from msc_neuro_cli.engine.model import forward
+
+    xb = tf.convert_to_tensor(x, tf.float32)
+    xb = tf.broadcast_to(xb[None], (layers[0].replicas, *xb.shape))
+    return forward(layers, xb, training=training).numpy()
+
+
+def assert_replicas_independent(model, input_dims, n_neurons, x, seeds=(3, 5, 7), training=False,
+                                rtol=1e-5, atol=1e-6) -> None:
+    """Replica r of an R-replica model computes what a one-replica model with r's seed computes."""
+    together = run(build(model, input_dims, n_neurons, list(seeds)), x, training)
+    for r, seed in enumerate(seeds):
+        alone = run(build(model, input_dims, n_neurons, [seed]), x, training)[0]
+        np.testing.assert_allclose(together[r], alone, rtol=rtol, atol=atol,
+                                   err_msg=f"replica {r} (seed {seed}) differs from a one-replica model")
+
+
+def assert_export_roundtrip(layers, x, directory: Path, replica: int = 1) -> np.ndarray:
+    """Export replica ``replica``, save, reload with Keras and compare predictions; returns them."""
+    import keras
+
+    from msc_neuro_cli.engine.model import export_replica
+
+    path = Path(directory) / f"replica{replica}.keras"
+    export_replica(layers, replica).save(path)
+    reloaded = keras.models.load_model(path)
+    expected = run(layers, x)[replica]
+    got = reloaded.predict(np.asarray(x, np.float32), verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    return got
+
+
+def synthetic_data(input_dims, n_neurons: int, rows: int = 40, val_rows: int = 12, seed: int = 0):
+    """Images and Poisson responses of a random rectified-linear population (train, val)."""
+    rng = np.random.default_rng(seed)
+    features = math.prod(input_dims)
+    x = rng.normal(size=(rows + val_rows, features)).astype(np.float32)
+    w = rng.normal(size=(features, n_neurons)) / np.sqrt(features)
+    y = rng.poisson(np.log1p(np.exp(x @ w))).astype(np.float32)
+    return (x[:rows], y[:rows]), (x[rows:], y[rows:])
+
+
+def make_trainer(layers, train: tuple, val: tuple, seeds, loss: str = "poisson", **settings):
+    """The replicated trainer a run uses, over ``layers`` (from :func:`build`) and ``train`` /
+    ``val`` = (images, responses), initialised; ``settings`` are training settings (epochs,
+    batch_size, xla, ...). Defaults favour speed: 1 epoch, no XLA, one replica group."""
+    from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig
+    from msc_neuro_cli.plugin_system.manager import registries
+
+    settings = {"epochs": 1, "summary_every": 1, "loss": loss, "xla": False, **settings}
+    if "replica_groups" in TrainingConfig.__dataclass_fields__:  # one group: no per-core clones
+        settings.setdefault("replica_groups", 1)
+    trainer = ReplicatedTrainer(layers, registries().components.losses.get(loss), TrainingConfig(**settings),
+                                list(seeds), *train, *val)
+    trainer.initialise()
+    return trainer
+
+
+def smoke_train(model, input_dims, n_neurons: int, seeds=(0, 1), epochs: int = 2, loss: str = "poisson",
+                **config) -> tuple[Any, list]:
+    """Train ``model`` for ``epochs`` through the replicated trainer on synthetic data; returns
+    (trainer, summaries). Pass ``xla=True`` etc. (any training setting) to test those paths."""
+    train, val = synthetic_data(input_dims, n_neurons)
+    layers = build(model, input_dims, n_neurons, list(seeds))
+    trainer = make_trainer(layers, train, val, seeds, loss, epochs=epochs, **{"batch_size": 8, **config})
+    summaries: list = []
+    trainer.train(on_summary=summaries.append)
+    return trainer, summaries
+
+
+__all__ = [
+    # the CLI, data and installed plugins
+    "neuro", "cli_main", "TINY_MANIFEST", "write_tiny_dataset", "make_plugin_dist", "wait_for",
+    # datasets
+    "check_dataset",
+    # components
+    "build", "run", "assert_replicas_independent", "assert_export_roundtrip", "synthetic_data", "make_trainer", "smoke_train",
+]
