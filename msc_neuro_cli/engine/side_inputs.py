@@ -36,8 +36,10 @@ KNOWN = (BEHAVIOR, PUPIL_CENTER)
 _ROWS = contextvars.ContextVar("neuro_side_inputs", default=None)
 
 
-class SideInputError(NeuroError):
-    """A component needs a per-trial dataset variable that is not there."""
+class SideInputError(NeuroError, ValueError):
+    """A component needs a per-trial dataset variable that is not there. (A ValueError too: the
+    mixed-precision probe, which traces layers with nothing published, then keeps such a layer in
+    float32 instead of failing.)"""
 
 
 def missing_message(component: str, name: str) -> str:

@@ -35,7 +35,7 @@ def read_points(fmap, gx, gy):
             inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
             flat = tf.clip_by_value(yi, 0, height - 1) * width + tf.clip_by_value(xi, 0, width - 1)
             indices.append(flat)
-            weights.append(wy * wx * tf.cast(inside, fmap.dtype))
+            weights.append(wy * wx * tf.cast(inside, wx.dtype))
     s = tf.shape(fmap)
     pixels = tf.reshape(fmap, [s[0], s[1], height * width, channels])
     idx = tf.stack(indices, axis=-1)                               # (R, B, N, 4)
