@@ -13,19 +13,42 @@ from msc_neuro_cli.api import DatasetError
 console = Console()
 
 
-def synth(
-    out: Path = typer.Option(Path("data/synthetic"), "--out", help="Folder to write (Antolik layout)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical files."),
-    neurons: int = typer.Option(100, "--neurons", min=1, help="Number of neurons."),
-    train: int = typer.Option(1800, "--train", min=2, help="Training images (single trials)."),
-    val: int = typer.Option(50, "--val", min=2, help="Validation images."),
-    repeats: int = typer.Option(10, "--repeats", min=1, help="Trials per validation image."),
-    size: int = typer.Option(31, "--size", min=5, help="Image side in pixels."),
-):
-    """Generate the synthetic V1 dataset (dead-leaves images, simple/complex cells, Poisson-like noise).
+KIND_DEFAULTS = {
+    "antolik": {"out": Path("data/synthetic"), "neurons": 100, "train": 1800, "val": 50},
+    "static": {"out": Path("data/synthetic_static"), "neurons": 1000, "train": 4472, "val": 522},
+}
 
-    Example: [bold]neuro data synth --out data/synth_s1 --seed 1 --neurons 50[/bold]
+
+def synth(
+    kind: str = typer.Option("antolik", "--kind", help="antolik: the small Antolik-layout population; "
+                             "static: a Sinz-lab static dataset at real scale (36x64 images, tiers, behaviour)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default data/synthetic, "
+                                       "or data/synthetic_static for --kind static)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical files."),
+    neurons: Optional[int] = typer.Option(None, "--neurons", min=1, help="Number of neurons (100; static 1000)."),
+    train: Optional[int] = typer.Option(None, "--train", min=2, help="Training images (1800; static 4472)."),
+    val: Optional[int] = typer.Option(None, "--val", min=2, help="Validation images (50; static 522)."),
+    repeats: int = typer.Option(10, "--repeats", min=1, help="Trials per validation (static: test) image."),
+    size: int = typer.Option(31, "--size", min=5, help="Image side in pixels (antolik only; static is 36x64)."),
+    test: int = typer.Option(100, "--test", min=2, help="Test images, each shown --repeats times (static only)."),
+):
+    """Generate a synthetic V1 dataset with a known ground truth.
+
+    [bold]--kind antolik[/bold] (default): dead-leaves images, simple/complex cells, Poisson-like noise,
+    in the Antolik layout. [bold]--kind static[/bold]: the Sinz-lab static layout at the scale of a real
+    scan (docs/datasets.md), with the true noise ceiling in ground_truth.json.
+
+    Example: [bold]neuro data synth --out data/synth_s1 --seed 1 --neurons 50[/bold],
+    [bold]neuro data synth --kind static[/bold]
     """
+    if kind not in KIND_DEFAULTS:
+        raise DatasetError(f"data synth: --kind must be one of {', '.join(KIND_DEFAULTS)}, got {kind!r}")
+    defaults = KIND_DEFAULTS[kind]
+    out = out or defaults["out"]
+    neurons, train, val = (v if v is not None else defaults[k] for k, v in
+                           (("neurons", neurons), ("train", train), ("val", val)))
+    if kind == "static":
+        return synth_static(out, seed, neurons, train, val, test, repeats)
     from .synthetic import generate, write
 
     with console.status("generating synthetic dataset"):
@@ -34,6 +57,31 @@ def synth(
     console.print(f"wrote {out} ({neurons} neurons, {train} training and {val}x{repeats} validation images, "
                   f"{size}x{size} px); ceiling (mean r of true rates vs trial average): "
                   f"{meta['ceiling']['mean_correlation_rates_vs_trial_average']:.3f}")
+
+
+def synth_static(out: Path, seed: int, neurons: int, train: int, val: int, test: int, repeats: int) -> None:
+    """``neuro data synth --kind static``: generate and write with a progress bar per stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from .static_synth import generate_static, write_static
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        data = generate_static(seed=seed, neurons=neurons, n_train=train, n_val=val, n_test=test,
+                               repeats=repeats, progress=progress)
+        meta = write_static(data, out, progress)
+    ceiling = meta["ceiling"]
+    console.print(f"wrote {out} (static layout: {neurons} neurons, {train} training, {val} validation and "
+                  f"{test}x{repeats} test trials of 36x64 images); true ceiling, median over neurons: "
+                  f"{ceiling['trial_average']['median']:.3f} to the trial average, "
+                  f"{ceiling['single_trial']['median']:.3f} single-trial ({out / 'ground_truth.json'})")
 
 
 def fetch(

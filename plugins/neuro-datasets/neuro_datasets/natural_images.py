@@ -31,20 +31,21 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-def dead_leaves(rng: np.random.Generator, n: int, size: int = 31, rmin: float = 2.0,
+def dead_leaves(rng: np.random.Generator, n: int, size: int | tuple[int, int] = 31, rmin: float = 2.0,
                 rmax: float | None = None, max_discs: int = 300, blur: float = 0.0) -> np.ndarray:
-    """``n`` dead-leaves images of ``size`` x ``size`` pixels, integer grey levels 0..255 (float64)."""
-    rmax = float(rmax if rmax is not None else size)
-    coords = np.arange(size, dtype=np.float32)
-    yy, xx = np.meshgrid(coords, coords, indexing="ij")
-    images = np.full((n, size, size), 127.5)
-    uncovered = np.ones((n, size, size), dtype=bool)
+    """``n`` dead-leaves images of ``size`` x ``size`` pixels (or ``size = (height, width)``),
+    integer grey levels 0..255 (float64)."""
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    rmax = float(rmax if rmax is not None else max(height, width))
+    yy, xx = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    images = np.full((n, height, width), 127.5)
+    uncovered = np.ones((n, height, width), dtype=bool)
     active = np.arange(n)  # images that still have uncovered pixels
     margin = rmax / 4
     for _ in range(max_discs):
         # Draw for every image each round so the stream does not depend on coverage order.
-        cy = rng.uniform(-margin, size - 1 + margin, n).astype(np.float32)[active]
-        cx = rng.uniform(-margin, size - 1 + margin, n).astype(np.float32)[active]
+        cy = rng.uniform(-margin, height - 1 + margin, n).astype(np.float32)[active]
+        cx = rng.uniform(-margin, width - 1 + margin, n).astype(np.float32)[active]
         radius = _radii(rng, n, rmin, rmax).astype(np.float32)[active]
         grey = rng.uniform(0.0, 255.0, n)[active]
         inside = (yy - cy[:, None, None]) ** 2 + (xx - cx[:, None, None]) ** 2 <= radius[:, None, None] ** 2

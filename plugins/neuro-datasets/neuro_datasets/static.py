@@ -4,15 +4,22 @@
 
     <path>/data/images/<trial>.npy        one image per trial: (H, W) or (C, H, W)
     <path>/data/responses/<trial>.npy     (neurons,)
-    <path>/data/behavior/, pupil_center/  optional, not used by the models here
+    <path>/data/behavior/<trial>.npy      optional (k,) behaviour variables
+    <path>/data/pupil_center/<trial>.npy  optional (2,) pupil centre
     <path>/meta/trials/tiers.npy          (trials,) "train" / "validation" / "test"
     <path>/meta/trials/frame_image_id.npy (trials,) which image was shown
     <path>/meta/neurons/unit_ids.npy      (neurons,)
 
-Training rows are the trials of ``train_tiers`` (single trials). Validation rows are the distinct
-images of ``validation_tier`` (default the test tier, whose images are repeated): their trials
-are grouped by ``frame_image_id`` into ``raw_validation`` (repeats, images, neurons), keeping the
-first R trials of each image where R is the smallest repeat count, and ``val_y`` is their mean.
+Training rows are the trials of ``train_tiers`` (single trials). With trials in
+``validation_tier`` (default ``validation``) the three tiers stay apart: validation rows are that
+tier's single trials, and the ``test_tier`` (default ``test``) trials become ``test_x``/``test_y``
+with ``test_image_ids`` (:func:`raw_test_repeats` groups them into raw repeats for noise ceilings).
+Without validation trials (or with ``validation_tier: test``) it is as before tiers were kept
+apart: validation rows are the distinct images of the test tier, their trials grouped by
+``frame_image_id`` into ``raw_validation`` (repeats, images, neurons), keeping the first R trials
+of each image where R is the smallest repeat count, and ``val_y`` is their mean. Behaviour and
+pupil centre, when present, fill ``{train,val,test}_behavior`` / ``_pupil`` (averaged over the
+kept repeats for averaged validation rows).
 """
 
 from __future__ import annotations
@@ -79,12 +86,17 @@ class StaticDataset(DatasetSource):
     """Sinz-lab static FileTree dataset (mouse V1 responses to images)."""
 
     description = "Sinz-lab static FileTree layout (data/images, data/responses, meta/trials/tiers)"
+    # What a folder may offer; load() narrows it to what this folder has (an instance attribute).
+    CAPABILITIES = Capabilities(tiers=True, behavior=True)
     PARAMS = {
         "path": Param(str, help="folder holding data/ and meta/"),
         "train_tiers": Param(list, ["train"], "tiers used as single-trial training data",
                              check=lambda v: None if v and set(v) <= set(TIERS) else f"tiers are {TIERS}"),
-        "validation_tier": Param(str, "test", "tier whose repeated images are the validation set",
-                                 choices=TIERS),
+        "validation_tier": Param(str, "validation", "tier of the validation set (early stopping watches it); "
+                                 "when it has no trials or equals test_tier: the test tier's repeated images, "
+                                 "trial-averaged, and no separate test tier", choices=TIERS),
+        "test_tier": Param(str, "test", "tier kept apart and scored once at the end (repeated images)",
+                           choices=TIERS),
         "crop": Param(list, [0, 0, 0, 0], "pixels cut from the top, bottom, left, right", check=_check_crop),
         "downsample": Param(int, 1, "average blocks of this many pixels per side", minimum=1),
         "neurons": Param(list, [], "unit_ids to keep (empty: all)"),
@@ -95,6 +107,9 @@ class StaticDataset(DatasetSource):
 
     def check(self) -> None:
         root = self.root()
+        if not root.is_dir():
+            raise DatasetError(f"{root}: no such folder (the synthetic static dataset is made with "
+                               f"`neuro data synth --kind static --out {root}`)")
         for rel in ("data/images", "data/responses"):
             if not (root / rel).is_dir():
                 raise DatasetError(f"{root / rel}: missing folder (not a static FileTree dataset?)")
@@ -117,6 +132,24 @@ class StaticDataset(DatasetSource):
         columns = np.array([index[w] for w in wanted])
         return columns, [ids.tolist()[c] for c in columns]
 
+    def _side(self, root: Path, folder: str, rows: np.ndarray) -> np.ndarray | None:
+        """Per-trial behaviour or pupil centre, (rows, k); None when the folder is absent."""
+        if not (root / "data" / folder).is_dir():
+            return None
+        return _stack([root / "data" / folder / f"{r}.npy" for r in rows], lambda p: load_array(p, 1))
+
+    def tier_rows(self, tiers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Training, validation and test trial indices. Without trials in the validation tier (or
+        with ``validation_tier`` equal to ``test_tier``) there is no test tier: validation is the
+        test tier's repeated images, as before tiers were kept apart."""
+        train = np.flatnonzero(np.isin(tiers, self.params.get("train_tiers", ["train"])))
+        val_tier, test_tier = self.params.get("validation_tier", "validation"), self.params.get("test_tier", "test")
+        val = np.flatnonzero(tiers == val_tier)
+        if val_tier == test_tier or not len(val):
+            return train, np.flatnonzero(tiers == test_tier), None
+        test = np.flatnonzero(tiers == test_tier)
+        return train, val, test if len(test) else None
+
     def load(self) -> Dataset:
         self.check()
         root = self.root()
@@ -125,11 +158,11 @@ class StaticDataset(DatasetSource):
         if len(tiers) != len(image_ids):
             raise DatasetError(f"{root / 'meta/trials/frame_image_id.npy'}: {len(image_ids)} entries but "
                                f"tiers.npy has {len(tiers)}")
-        train_rows = np.flatnonzero(np.isin(tiers, self.params.get("train_tiers", ["train"])))
-        val_rows = np.flatnonzero(tiers == self.params.get("validation_tier", "test"))
+        train_rows, val_rows, test_rows = self.tier_rows(tiers)
         if not len(train_rows) or not len(val_rows):
             raise DatasetError(f"{root / 'meta/trials/tiers.npy'}: no trials in the training or validation tiers")
-        rows = np.concatenate([train_rows, val_rows])
+        parts = [train_rows, val_rows] + ([test_rows] if test_rows is not None else [])
+        rows = np.concatenate(parts)
         images = _stack([root / "data/images" / f"{r}.npy" for r in rows], _image)
         responses = _stack([root / "data/responses" / f"{r}.npy" for r in rows], lambda p: load_array(p, 1))
         images = transform_images(images, list(self.params.get("crop", [0, 0, 0, 0])),
@@ -138,15 +171,57 @@ class StaticDataset(DatasetSource):
         responses = responses[:, columns]
         dims = tuple(int(d) for d in images.shape[1:])
         flat = images.reshape(len(rows), -1)
-        n_train = len(train_rows)
-        # Group the validation tier's trials by image: (repeats, images, neurons).
-        val_ids = image_ids[val_rows]
-        unique = list(dict.fromkeys(val_ids.tolist()))
-        groups = [np.flatnonzero(val_ids == u) for u in unique]
+        side = {kind: self._side(root, folder, rows) for kind, folder in (("behavior", "behavior"),
+                                                                          ("pupil", "pupil_center"))}
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        split = lambda array, i: None if array is None else array[bounds[i]:bounds[i + 1]]  # noqa: E731
+        meta = {"source": str(root), "unit_ids": unit_ids}
+        if test_rows is None:
+            data = self._repeat_validation(split(flat, 0), split(responses, 0), split(flat, 1), split(responses, 1),
+                                           image_ids[val_rows], dims, meta, side, split)
+        else:
+            meta["tiers"] = {"train": len(train_rows), "validation": len(val_rows), "test": len(test_rows)}
+            data = Dataset(split(flat, 0), split(responses, 0), split(flat, 1), split(responses, 1), dims,
+                           None, None, None, [("static", len(columns))], meta,
+                           test_x=split(flat, 2), test_y=split(responses, 2),
+                           test_image_ids=image_ids[test_rows].copy(),
+                           train_behavior=split(side["behavior"], 0), val_behavior=split(side["behavior"], 1),
+                           test_behavior=split(side["behavior"], 2), train_pupil=split(side["pupil"], 0),
+                           val_pupil=split(side["pupil"], 1), test_pupil=split(side["pupil"], 2))
+        self.CAPABILITIES = Capabilities(tiers=test_rows is not None,
+                                         behavior=side["behavior"] is not None or side["pupil"] is not None)
+        return data
+
+    def _repeat_validation(self, train_x, train_y, val_x, val_y, val_ids, dims, meta, side, split) -> Dataset:
+        """No test tier: validation rows are the distinct images of the validation trials, their
+        trials grouped into ``raw_validation`` (repeats, images, neurons); side variables averaged
+        over the kept repeats."""
+        groups = repeat_groups(val_ids)
         repeats = min(len(g) for g in groups)
-        raw = np.stack([responses[n_train + g[:repeats]] for g in groups], axis=1)
-        val_x = flat[n_train + np.array([g[0] for g in groups])]
-        meta = {"source": str(root), "unit_ids": unit_ids, "validation_image_ids": unique,
-                "repeats": repeats, "dropped_repeats": int(sum(len(g) - repeats for g in groups))}
-        return Dataset(flat[:n_train], responses[:n_train], val_x, raw.mean(axis=0), dims,
-                       raw if repeats >= 2 else None, None, None, [("static", len(columns))], meta)
+        raw = np.stack([val_y[g[:repeats]] for g in groups], axis=1)
+        meta.update(validation_image_ids=list(dict.fromkeys(val_ids.tolist())), repeats=repeats,
+                    dropped_repeats=int(sum(len(g) - repeats for g in groups)))
+        averaged = {kind: None if side[kind] is None else
+                    np.stack([split(side[kind], 1)[g[:repeats]].mean(axis=0) for g in groups]) for kind in side}
+        return Dataset(train_x, train_y, val_x[[g[0] for g in groups]], raw.mean(axis=0), dims,
+                       raw if repeats >= 2 else None, None, None, [("static", train_y.shape[1])], meta,
+                       train_behavior=split(side["behavior"], 0), val_behavior=averaged["behavior"],
+                       train_pupil=split(side["pupil"], 0), val_pupil=averaged["pupil"])
+
+
+def repeat_groups(image_ids: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each distinct image, in order of first appearance."""
+    unique = list(dict.fromkeys(np.asarray(image_ids).tolist()))
+    return [np.flatnonzero(image_ids == u) for u in unique]
+
+
+def raw_test_repeats(data: Dataset) -> np.ndarray | None:
+    """The test tier's single trials as raw repeats (repeats, images, neurons), the first R trials
+    of every image where R is the smallest repeat count (None without a test tier or repeats)."""
+    if data.test_y is None or data.test_image_ids is None:
+        return None
+    groups = repeat_groups(data.test_image_ids)
+    repeats = min(len(g) for g in groups)
+    if repeats < 2:
+        return None
+    return np.stack([np.asarray(data.test_y)[g[:repeats]] for g in groups], axis=1)
