@@ -40,6 +40,15 @@ def tiny_regions(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def tiny_static(tmp_path_factory):
+    """A tiny synthetic static dataset (tiers, behaviour, pupil) for the static-data experiments."""
+    from neuro_datasets.static_synth import generate_static, write_static
+    root = tmp_path_factory.mktemp("static") / "ds"
+    write_static(generate_static(seed=0, neurons=6, n_train=40, n_val=8, n_test=4, repeats=3, shape=(24, 32)), root)
+    return root
+
+
+@pytest.fixture(scope="module")
 def bl3_model(tmp_path_factory):
     """A saved single-repetition HSM for the generated-data experiments (bl3's ``__14``)."""
     from msc_neuro_cli.engine.model import ComponentSpec, assemble, export_replica
@@ -54,10 +63,11 @@ def bl3_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_dry_run(experiment, tmp_path, capsys, monkeypatch, tiny_regions, bl3_model):
-    # point the thesis's ./Data at tiny stand-in files so the dataset check passes
+def test_dry_run(experiment, tmp_path, capsys, monkeypatch, tiny_regions, bl3_model, tiny_static):
+    # point the thesis's ./Data (and the static experiments' data) at tiny stand-in files so the dataset check passes
     manifest = tmp_path / "experiments.yaml"
-    manifest.write_text(MANIFEST.read_text().replace("path: Data", f"path: {tiny_regions}"))
+    manifest.write_text(MANIFEST.read_text().replace("path: Data", f"path: {tiny_regions}")
+                        .replace("path: data/synthetic_static", f"path: {tiny_static}"))
     (tmp_path / "data").symlink_to(REPO / "data")
     models = tmp_path / "training_data/models/baseline/bl3"
     models.mkdir(parents=True)
@@ -93,7 +103,7 @@ def _first_runs(exp, regs):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_trains_two_epochs_on_tiny_data(experiment, tmp_path, tiny_regions):
+def test_trains_two_epochs_on_tiny_data(experiment, tmp_path, tiny_regions, tiny_static):
     from msc_neuro_cli.store.run_store import RunStore
     from msc_neuro_cli.runs.worker import run_worker
 
@@ -102,9 +112,12 @@ def test_trains_two_epochs_on_tiny_data(experiment, tmp_path, tiny_regions):
     store = RunStore(tmp_path / "training_data")
     for plan in _first_runs(exp, regs):
         spec = copy.deepcopy(plan.spec)
-        regions = spec["dataset"]["params"].get("regions", [1])
-        spec["dataset"].update(name="antolik2016", base_dir=str(tmp_path),
-                               params={"path": str(tiny_regions), "regions": regions})
+        if spec["dataset"]["name"] == "static":  # tiers, behaviour and pupil
+            spec["dataset"]["params"]["path"] = str(tiny_static)
+        else:
+            regions = spec["dataset"]["params"].get("regions", [1])
+            spec["dataset"].update(name="antolik2016", base_dir=str(tmp_path),
+                                   params={"path": str(tiny_regions), "regions": regions})
         spec["training"].update(epochs=2, summary_every=1, xla=False,
                                 batch_size=min(spec["training"]["batch_size"], 16))
         spec["seeds"] = [0, 1]
