@@ -9,6 +9,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 PLUGIN_ENTRY_POINT_GROUP = "neuro.plugins"
 
-from msc_neuro_cli.plugin_system.hookspecs import hookimpl  # noqa: E402  (plugins write `from msc_neuro_cli import hookimpl`)
+# plugins import everything from msc_neuro_cli.api; this name stays for plugins written before it
+from msc_neuro_cli.plugin_system.hookspecs import hookimpl  # noqa: E402
 
 __all__ = ["hookimpl", "__version__", "PLUGIN_ENTRY_POINT_GROUP"]

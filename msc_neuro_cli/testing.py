@@ -1,7 +1,8 @@
 """A test kit for neuro and its plugins: tiny datasets, a tiny manifest, the real CLI.
 
-Plugin packages use it in their own tests (``from msc_neuro_cli.testing import neuro``), so
-every test drives the same real command line and the same data layout.
+Core tests import it directly; plugin packages get it through the plugin API's test kit
+(``from msc_neuro_cli.api.testing import neuro``), so every test drives the same real command line
+and the same data layout.
 """
 
 from __future__ import annotations

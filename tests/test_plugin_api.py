@@ -103,3 +103,25 @@ def test_importing_the_api_and_its_test_kit_loads_no_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_dataset_kit_checks_a_real_source_and_refuses_a_broken_one(tmp_path):
+    import numpy as np
+
+    from msc_neuro_cli.api import Dataset, DatasetError, DatasetSource, installed_registries
+    from msc_neuro_cli.api.testing import check_dataset, write_tiny_dataset
+
+    write_tiny_dataset(tmp_path)
+    source = installed_registries().datasets.get("antolik2016")({"path": "Data", "regions": [1]}, tmp_path)
+    data = check_dataset(source, {"inputs": "zscore"})
+    raw = np.load(tmp_path / "Data" / "region1" / "training_inputs.npy")
+    np.testing.assert_allclose(data.train_x, (raw - raw.mean()) / raw.std(), rtol=1e-4, atol=1e-5)
+
+    class Broken(DatasetSource):
+        def load(self):
+            x = np.ones((4, 9), np.float32)
+            y = np.full((4, 2), np.nan, np.float32)
+            return Dataset(x, y, x, y, (3, 3, 1))
+
+    with pytest.raises(DatasetError):
+        check_dataset(Broken({}, tmp_path))

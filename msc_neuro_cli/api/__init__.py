@@ -15,7 +15,8 @@ from msc_neuro_cli import __version__
 # --- declaring a plugin and its parameters --------------------------------------------------
 from msc_neuro_cli.plugin_system.hookspecs import hookimpl
 from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
-from msc_neuro_cli.plugin_system.registry import BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry
+from msc_neuro_cli.plugin_system.registry import (BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry,
+                                                  TrackerRegistry)
 # --- errors ---------------------------------------------------------------------------------
 from msc_neuro_cli.errors import BackendError, DatasetError, ManifestError, NeuroError, RegistryError, StoreError
 # --- datasets -------------------------------------------------------------------------------
@@ -26,6 +27,7 @@ from msc_neuro_cli.datasets.lazy_arrays import (H5Array, LazyArray, TransformedA
 # --- backends -------------------------------------------------------------------------------
 from msc_neuro_cli.runs.backend import (TERMINAL_STATES, Backend, JobReporter, JobStatus, RunState, Submission,
                                        memory_mib, memory_param)
+from msc_neuro_cli.runs.tracking import Tracker
 from msc_neuro_cli.runs.worker_command import python_program, worker_argv
 # --- the run store --------------------------------------------------------------------------
 from msc_neuro_cli.store.fsutil import atomic_write_bytes, atomic_write_json, read_json
@@ -68,7 +70,8 @@ __all__ = [
     "__version__",
     # plugins and parameters
     "hookimpl", "Param", "resolve_params", "COMMON_PARAMS",
-    "ComponentRegistry", "BackendRegistry", "DatasetRegistry", "CommandRegistry", "installed_registries",
+    "ComponentRegistry", "BackendRegistry", "DatasetRegistry", "CommandRegistry", "TrackerRegistry",
+    "installed_registries",
     # errors
     "NeuroError", "ManifestError", "RegistryError", "DatasetError", "StoreError", "BackendError",
     # datasets
@@ -78,6 +81,8 @@ __all__ = [
     # backends
     "Backend", "Submission", "JobStatus", "worker_argv", "python_program", "JobReporter", "RunState",
     "TERMINAL_STATES", "memory_mib", "memory_param",
+    # experiment trackers
+    "Tracker",
     # the run store
     "RunId", "RunStore", "LEDGER_NAME", "ledger_entries", "atomic_write_json", "atomic_write_bytes",
     "read_json", "versions", "load_manifest", "load_model",

@@ -57,15 +57,24 @@ def build(model: list[dict], input_dims, n_neurons: int, seeds: list[int]) -> li
     return layers
 
 
-def run(layers, x: np.ndarray, training: bool = False) -> np.ndarray:
-    """Every replica's output on the same rows: (R, rows, outputs)."""
+def run(layers, x: np.ndarray, training: bool = False, precision: str = "float32") -> np.ndarray:
+    """Every replica's output on the same rows: (R, rows, outputs), in the dtype the forward pass
+    computes in (``precision="mixed_bfloat16"``: bfloat16, as a mixed-precision run computes)."""
     import tensorflow as tf
 
     from msc_neuro_cli.engine.model import forward
 
     xb = tf.convert_to_tensor(x, tf.float32)
     xb = tf.broadcast_to(xb[None], (layers[0].replicas, *xb.shape))
-    return forward(layers, xb, training=training).numpy()
+    return forward(layers, xb, training=training, precision=precision).numpy()
+
+
+def computes_in_low_precision(layer, precision: str = "mixed_bfloat16") -> bool:
+    """Whether ``layer``'s forward pass runs in ``precision``'s low dtype (traced once, never run);
+    a layer that cannot computes in float32 inside a mixed-precision model."""
+    from msc_neuro_cli.engine import precision as precision_ops
+
+    return precision_ops.supports(layer, precision_ops.compute_dtype(precision))
 
 
 def assert_replicas_independent(model, input_dims, n_neurons, x, seeds=(3, 5, 7), training=False,
@@ -137,5 +146,5 @@ __all__ = [
     # datasets
     "check_dataset",
     # components
-    "build", "run", "assert_replicas_independent", "assert_export_roundtrip", "synthetic_data", "make_trainer", "smoke_train",
+    "build", "run", "computes_in_low_precision", "assert_replicas_independent", "assert_export_roundtrip", "synthetic_data", "make_trainer", "smoke_train",
 ]

@@ -2,7 +2,7 @@
 
 A saved repetition (``models/.../{name}__{rep}.keras``) is a plain Keras model whose layers are
 the run's components with a replica axis of 1. Loading it needs the components' classes, which
-importing the plugins registers (``msc_neuro_cli.plugin_system.manager.registries()``). Filters are found by
+``msc_neuro_cli.api.load_model`` imports from every component plugin first. Filters are found by
 what a layer holds, not by its component name:
 
 - a layer with a ``filters()`` method, which renders its parameters as filters: ``diff_of_gaussians``
