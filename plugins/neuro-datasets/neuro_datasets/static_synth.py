@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from msc_neuro_cli.api import DatasetError
+from msc_neuro_cli.api import DatasetError, per_neuron_correlation
 
 from . import static_truth as st
 from .natural_images import dead_leaves
@@ -32,13 +32,6 @@ SHAPE = (36, 64)
 CHUNK = 128  # images per block (bounds memory; the stream does not depend on it)
 MARKER = "ground_truth.json"
 Progress = Callable[[str, int, int], None]
-
-
-def _column_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    norm = np.sqrt((a ** 2).sum(axis=0) * (b ** 2).sum(axis=0))
-    return np.where(norm > 0, (a * b).sum(axis=0) / np.where(norm > 0, norm, 1.0), np.nan)
 
 
 def _trial_layout(rng: np.random.Generator, n_train: int, n_val: int, n_test: int, repeats: int):
@@ -108,8 +101,8 @@ def noise_ceiling(rates: np.ndarray, responses: np.ndarray, image_id: np.ndarray
     ids = np.unique(image_id[test])
     mean_rates = np.stack([rates[test[image_id[test] == i]].mean(axis=0) for i in ids])
     mean_resp = np.stack([responses[test[image_id[test] == i]].astype(np.float64).mean(axis=0) for i in ids])
-    average = _column_correlations(mean_rates, mean_resp)
-    single = _column_correlations(rates[test], responses[test].astype(np.float64))
+    average = per_neuron_correlation(mean_resp, mean_rates, mode="filter-NaNs")
+    single = per_neuron_correlation(responses[test], rates[test], mode="filter-NaNs")
     return {"trial_average": average, "single_trial": single}
 
 
