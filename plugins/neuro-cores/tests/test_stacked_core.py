@@ -118,7 +118,8 @@ def test_defaults_are_the_field_standard_core():
 
 @pytest.mark.parametrize("params,message", [
     ({"hidden_width": 4}, "odd width"), ({"stack": 3}, "stack"), ({"stack": "last"}, "stack"),
-    ({"input_width": 9}, "does not fit")])
+    ({"input_width": 9}, "does not fit"), ({"hidden": "dilated"}, r"model\[0\]\.hidden: expected one of"),
+    ({"channels": 0}, r"model\[0\]\.channels: must be at least 1"), ({"momentum": 1.5}, "momentum")])
 def test_bad_settings_are_one_line_errors(params, message):
     with pytest.raises(ManifestError, match=message):
         core(**params)
