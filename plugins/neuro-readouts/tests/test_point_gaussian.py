@@ -204,12 +204,10 @@ def test_a_shifted_model_reloads_and_predicts_identically(tmp_path):
 
 
 def test_mixed_precision_reads_the_same_points():
-    import tensorflow as tf
-    from msc_neuro_cli.engine import precision
+    from msc_neuro_cli.api.testing import computes_in_low_precision
     layers = readout()
     set_weights(layers[0], np.random.default_rng(12))
-    assert precision.supports(layers[0], tf.bfloat16)
-    xb = tf.broadcast_to(tf.constant(X)[None], (2, *X.shape))
-    low = precision.forward(layers, xb, False, tf.bfloat16)
-    assert low.dtype == tf.bfloat16
-    np.testing.assert_allclose(tf.cast(low, tf.float32).numpy(), run(layers, X), rtol=5e-2, atol=5e-2)
+    assert computes_in_low_precision(layers[0])
+    low = run(layers, X, precision="mixed_bfloat16")
+    assert low.dtype.name == "bfloat16"
+    np.testing.assert_allclose(low.astype(np.float32), run(layers, X), rtol=5e-2, atol=5e-2)
