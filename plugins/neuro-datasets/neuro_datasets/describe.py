@@ -55,7 +55,8 @@ def _range(array: np.ndarray) -> tuple[float, float, float]:
 def array_rows(data: Dataset) -> list[tuple[str, str, str, float, float, float]]:
     """(name, shape, dtype, min, max, mean) of each array present."""
     rows = []
-    for name in ("train_x", "train_y", "val_x", "val_y", "raw_validation", "train_mask", "val_mask"):
+    for name in ("train_x", "train_y", "val_x", "val_y", "raw_validation", "train_mask", "val_mask",
+                 "test_x", "test_y", "test_mask", *data.side_arrays()):
         array = getattr(data, name)
         if array is not None:
             rows.append((name, "x".join(map(str, array.shape)), str(array.dtype), *_range(array)))
@@ -67,9 +68,13 @@ RELIABILITY = ("normalised_noise_power", "explainable_variance_fraction", "oracl
 
 
 def reliability(data: Dataset) -> list[dict[str, Any]]:
-    """Per-region mean noise ceilings, plus a neuron-weighted "all" row when there are several."""
+    """Per-region mean noise ceilings, plus a neuron-weighted "all" row when there are several; a
+    dataset with a test tier of repeated images gets a row for it (``static``)."""
+    from .static import raw_test_repeats
+
     rows = []
-    for name, raw in region_raw(data):
+    test = raw_test_repeats(data)
+    for name, raw in [*region_raw(data), *([("test tier", test)] if test is not None else [])]:
         values = noise_ceilings(raw)
         row = {"region": name, "neurons": int(raw.shape[2]), "repeats": int(raw.shape[0])}
         row.update({key: nanmean(values[key]) for key in RELIABILITY})

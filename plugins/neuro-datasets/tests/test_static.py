@@ -124,6 +124,8 @@ def test_tiers_kept_apart_with_behaviour_and_pupil(tmp_path):
     assert raw.shape == (3, 3, NEURONS)
     first = int(truth["image_ids"][rows["test"][0]])
     np.testing.assert_array_equal(raw[:, 0], truth["responses"][np.flatnonzero(truth["image_ids"] == first)[:3]])
+    from neuro_datasets.describe import reliability  # `neuro data info` reports the test tier's repeats
+    assert [(r["region"], r["neurons"], r["repeats"]) for r in reliability(data)] == [("test tier", NEURONS, 3)]
     loaded = load_dataset({"name": "static", "params": {"path": str(tmp_path)}, "base_dir": str(tmp_path),
                            "preprocess": {"inputs": "zscore", "scale": 1.0, "stats": "train", "outputs": "none"}})
     assert loaded.test_x.shape == (10, 80) and loaded.test_x.dtype == np.float32
