@@ -1,9 +1,9 @@
 """The hooks a neuro plugin implements. Each is handed a typed registry to fill.
 
 A plugin is a module (found through the ``neuro.plugins`` entry-point group) with functions
-decorated by ``msc_neuro_cli.hookimpl``::
+decorated by ``msc_neuro_cli.api.hookimpl``::
 
-    from msc_neuro_cli import hookimpl
+    from msc_neuro_cli.api import hookimpl
 
     @hookimpl
     def register_components(registry):
@@ -25,7 +25,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_components(registry):
     """Register model components.
 
-    :param registry: a :class:`msc_neuro_cli.plugin_system.registry.ComponentRegistry`; call
+    :param registry: a :class:`msc_neuro_cli.api.ComponentRegistry`; call
         ``registry.layer(name, cls)``, ``registry.activation(name, fn)``,
         ``registry.regularizer(name, fn)``, ``registry.loss(name, fn)`` and
         ``registry.initializer(name, fn)``.
@@ -36,7 +36,7 @@ def register_components(registry):
 def register_backends(registry):
     """Register execution backends.
 
-    :param registry: a :class:`msc_neuro_cli.plugin_system.registry.BackendRegistry`; call
+    :param registry: a :class:`msc_neuro_cli.api.BackendRegistry`; call
         ``registry.add(name, BackendSubclass)``.
     """
 
@@ -45,7 +45,7 @@ def register_backends(registry):
 def register_datasets(registry):
     """Register dataset sources.
 
-    :param registry: a :class:`msc_neuro_cli.plugin_system.registry.DatasetRegistry`; call
+    :param registry: a :class:`msc_neuro_cli.api.DatasetRegistry`; call
         ``registry.add(name, DatasetSourceSubclass)``.
     """
 
@@ -54,6 +54,6 @@ def register_datasets(registry):
 def register_commands(registry):
     """Register extra CLI commands.
 
-    :param registry: a :class:`msc_neuro_cli.plugin_system.registry.CommandRegistry`; call
+    :param registry: a :class:`msc_neuro_cli.api.CommandRegistry`; call
         ``registry.add("group command", typer_function, help="...")``.
     """

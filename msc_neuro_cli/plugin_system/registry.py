@@ -105,7 +105,7 @@ class Registry(Generic[T]):
 class ComponentRegistry:
     """Model components handed to ``register_components``.
 
-    - ``layer(name, cls)``: a :class:`msc_neuro_cli.engine.component.ReplicatedLayer` subclass.
+    - ``layer(name, cls)``: a :class:`msc_neuro_cli.api.layers.ReplicatedLayer` subclass.
     - ``activation(name, fn)``: ``fn(tensor) -> tensor``.
     - ``regularizer(name, fn)``: ``fn(weights, strength) -> per-replica penalty``; weights are laid
       out as ``(replicas, y, x, channels, units)``.
@@ -156,7 +156,7 @@ class ComponentRegistry:
 
 
 class BackendRegistry(Registry[type]):
-    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.runs.backend.Backend` subclass,
+    """Execution backends: ``add(name, cls)`` with a :class:`msc_neuro_cli.api.Backend` subclass,
     and ``add_profile(name, settings)`` for named resource profiles (``{"backend": "qsub", ...}``)
     that ``neuro run --backend NAME`` accepts like the manifest's ``profiles:``."""
 
@@ -176,7 +176,7 @@ class BackendRegistry(Registry[type]):
 
 
 class DatasetRegistry(Registry[type]):
-    """Datasets: ``add(name, cls)`` with a :class:`msc_neuro_cli.datasets.contract.DatasetSource` subclass."""
+    """Datasets: ``add(name, cls)`` with a :class:`msc_neuro_cli.api.DatasetSource` subclass."""
 
     def __init__(self):
         super().__init__("dataset")

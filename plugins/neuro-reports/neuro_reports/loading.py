@@ -39,13 +39,13 @@ class Repetition:
 @dataclass
 class Run:
     run_id: str                 # FOLDER/EXP (EXP already suffixed: bs3_exp5x3)
-    experiment: str             # the manifest's key (bs3_exp5)
+    experiment: str             # the manifest's key (bs3_exp5); for a thesis-pipeline run its exp name
     folder: str
-    exp: str
+    exp: str                    # the stored folder name, {exp name}x{run} (bs3_exp5x3)
     run: int
     name: str
     hyperparameters: dict[str, Any]
-    source: str                 # "store" or "seed"
+    source: str                 # "store", or "seed": a run of the thesis pipeline (value kept for exports)
     state: str
     reps: list[Repetition]
     spec: dict[str, Any] | None = None
