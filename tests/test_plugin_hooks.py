@@ -135,3 +135,21 @@ def test_layers_resolve_names_in_the_registry_their_hook_filled(tmp_path):
 
     with pytest.raises(RegistryError, match="has no component registry"):
         Unregistered({}, (1, 1, 3)).components()
+
+
+def test_register_trackers(tmp_path, monkeypatch):
+    from msc_neuro_cli.runs.tracking import Tracker, notify_trackers
+    from msc_neuro_cli.store.run_store import RunStore
+
+    seen = []
+
+    class Recording(Tracker):
+        def run_finished(self, store, run_id, record):
+            seen.append((store.root, str(run_id), record["name"]))
+
+    regs = build_registries((_plugin("ext_trackers", register_trackers=lambda registry: registry.add("rec", Recording)),))
+    assert ("rec", "ext_trackers") in [(e.name, e.plugin) for e in regs.trackers.entries()]
+    monkeypatch.setenv("NEURO_TRACKERS", "rec")  # only this one, whatever else is installed
+    store = RunStore(tmp_path / "store")
+    assert notify_trackers(store, "f/tinyx1", {"name": "hsm"}, regs.trackers) == []
+    assert seen == [(store.root, "f/tinyx1", "hsm")]

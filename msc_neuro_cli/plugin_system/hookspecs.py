@@ -57,3 +57,17 @@ def register_commands(registry):
     :param registry: a :class:`msc_neuro_cli.api.CommandRegistry`; call
         ``registry.add("group command", typer_function, help="...")``.
     """
+
+
+@hookspec
+def register_trackers(registry):
+    """Register experiment trackers (MLflow, Weights & Biases, ...), told about every finished run.
+
+    :param registry: a :class:`msc_neuro_cli.api.TrackerRegistry`; call
+        ``registry.add(name, TrackerSubclass)`` (or a ``"module:Class"`` reference, so the tracking
+        library is imported only when a run finishes). The class subclasses
+        :class:`msc_neuro_cli.api.Tracker`: ``run_finished(store, run_id, record)`` gets
+        the run record (hyperparameters, spec, seeds, per-repetition curves and scores, paths of the
+        models); ``repetition_finished(store, run_id, result)`` optionally each repetition's result.
+        A tracker that raises is a one-line warning naming it; the run stays finished.
+    """

@@ -18,7 +18,8 @@ import pluggy
 from msc_neuro_cli import PLUGIN_ENTRY_POINT_GROUP
 from msc_neuro_cli.plugin_system import hookspecs
 from msc_neuro_cli.errors import RegistryError
-from msc_neuro_cli.plugin_system.registry import BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry
+from msc_neuro_cli.plugin_system.registry import (BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry,
+                                                  TrackerRegistry)
 
 
 class PluginLoadWarning(UserWarning):
@@ -41,6 +42,7 @@ class Registries:
     datasets: DatasetRegistry
     commands: CommandRegistry
     plugins: list[PluginInfo]
+    trackers: TrackerRegistry = field(default_factory=TrackerRegistry)
 
 
 def _selected(name: str) -> bool:
@@ -100,12 +102,14 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
 
     components, backends = ComponentRegistry(), BackendRegistry()
     datasets, commands = DatasetRegistry(), CommandRegistry()
+    trackers = TrackerRegistry()
     by_plugin = {info.name: info for info in infos}
     for hook, registry, setter in (
         ("register_components", components, components.set_plugin),
         ("register_backends", backends, lambda p: setattr(backends, "current_plugin", p)),
         ("register_datasets", datasets, lambda p: setattr(datasets, "current_plugin", p)),
         ("register_commands", commands, lambda p: setattr(commands, "current_plugin", p)),
+        ("register_trackers", trackers, lambda p: setattr(trackers, "current_plugin", p)),
     ):
         for plugin_name, names in _call_each(pm, hook, registry, setter).items():
             info = by_plugin.get(plugin_name)
@@ -113,7 +117,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
                 for entry in names:
                     kind, name = entry.split(" ", 1)
                     info.provides.setdefault(kind, []).append(name)
-    return Registries(components, backends, datasets, commands, infos)
+    return Registries(components, backends, datasets, commands, infos, trackers)
 
 
 @lru_cache(maxsize=1)

@@ -182,6 +182,14 @@ class DatasetRegistry(Registry[type]):
         super().__init__("dataset")
 
 
+class TrackerRegistry(Registry[type]):
+    """Experiment trackers: ``add(name, cls)`` with a :class:`msc_neuro_cli.api.Tracker`
+    subclass (or a ``"module:Class"`` reference, loaded when a run first reports to it)."""
+
+    def __init__(self):
+        super().__init__("tracker")
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     path: tuple[str, ...]  # ("data", "synth") for `neuro data synth`
