@@ -27,7 +27,7 @@ from msc_neuro_cli.api import DatasetError, per_neuron_correlation
 from . import static_truth as st
 from .natural_images import dead_leaves
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SHAPE = (36, 64)
 CHUNK = 128  # images per block (bounds memory; the stream does not depend on it)
 MARKER = "ground_truth.json"

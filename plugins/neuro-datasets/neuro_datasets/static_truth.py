@@ -12,12 +12,12 @@ records 3 behaviour variables ``b_t`` and a pupil centre ``p_t``. Noise-free res
    coordinates (x to the right, y down, -1 .. 1 over the pixel centres: ``align_corners=True``),
    by bilinear interpolation, and weighs the 16 channels with ``w_n`` (|N(0, 1)| times a keep mask
    of probability 0.5, unit L1 norm): ``d_nt = w_n . a2(q_nt)``. ``mu_n ~ U(-0.75, 0.75)^2``,
-   ``S = 0.06 I`` and ``z(p)`` the pupil centre z-scored with the training trials' mean and std.
+   ``S = 0.03 I`` and ``z(p)`` the pupil centre z-scored with the training trials' mean and std.
 3. Nonlinearity and rate: ``u = (d - m_n) / s_n`` (mean and std of d over the training trials),
    ``lambda_nt = g_nt * r_n * softplus(k_n (u - theta_n)) / N_n`` where ``N_n`` is the training
-   mean of the softplus term (so r_n is the neuron's mean rate at gain 1), ``r_n ~ LogNormal(log 0.25, 0.5)``,
+   mean of the softplus term (so r_n is the neuron's mean rate at gain 1), ``r_n ~ LogNormal(log 0.5, 0.5)``,
    ``k_n ~ U(1, 2.5)``, ``theta_n ~ U(0, 1.5)``.
-4. Behaviour gain: ``g_nt = exp(alpha_n . z(b_t))``, ``alpha_n ~ N(0, 0.2^2)`` per variable, z(b) the
+4. Behaviour gain: ``g_nt = exp(alpha_n . z(b_t))``, ``alpha_n ~ N(0, 0.15^2)`` per variable, z(b) the
    behaviour z-scored with the training trials' mean and std.
 5. The recorded response is ``Poisson(lambda_nt)`` (spike counts).
 
@@ -34,10 +34,10 @@ import numpy as np
 
 LAYER1 = (16, 9)  # channels, kernel side
 LAYER2 = (16, 3)
-SHIFT = 0.06
-GAIN_SD = 0.2
+SHIFT = 0.03
+GAIN_SD = 0.15
 AR = 0.9
-RATE = 0.25  # median over neurons of the mean response (spikes per trial)
+RATE = 0.5  # median over neurons of the mean response (spikes per trial)
 
 
 @dataclass
