@@ -7,7 +7,7 @@ records 3 behaviour variables ``b_t`` and a pupil centre ``p_t``. Noise-free res
    ``a1 = relu(conv(c, G))`` with G = 16 Gabor filters of 9 x 9 (zero mean, unit L2 norm, random
    orientation, wavelength, phase); ``a2[k] = relu(sum_j conv(a1[j], V[k, j]) - beta[k])`` with
    V = 16 x 16 random 3 x 3 kernels (Gaussian, each output channel's kernel unit L2 norm) and
-   ``beta[k]`` the median over the training images of the pre-activation (so about half is silent).
+   ``beta[k]`` the median of the pre-activation over the first 128 training images (about half silent).
 2. Point readout: neuron n reads ``a2`` at ``q_nt = clip(mu_n + S z(p_t), -1, 1)`` in normalised
    coordinates (x to the right, y down, -1 .. 1 over the pixel centres: ``align_corners=True``),
    by bilinear interpolation, and weighs the 16 channels with ``w_n`` (|N(0, 1)| times a keep mask
