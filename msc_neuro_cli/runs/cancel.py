@@ -1,13 +1,16 @@
-"""``neuro cancel``: stop an experiment's queued and running jobs, on whatever engine runs them."""
+"""``neuro cancel``: stop an experiment's queued and running jobs, on whatever engine runs them.
+
+Each job is cancelled through the backend its run was submitted to, rebuilt with the profile
+recorded in the run's state (runs/lifecycle.py).
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.runs import lifecycle
 from msc_neuro_cli.runs.results import selected_runs
-from msc_neuro_cli.runs.status import current_states, state_backend_class
 from msc_neuro_cli.store.run_store import RunStore
 
 
@@ -19,23 +22,23 @@ def cancel_runs(store_path: Path, experiment: str, runs: list[int] | None, regs)
         raise NeuroError(f"no stored runs of experiment {experiment!r} in {store.root}")
     if runs:
         selected = [(rid, spec) for rid, spec in selected if spec["run"] in set(runs)]
-    states = current_states(store, [rid for rid, _ in selected], regs)
-    by_backend: dict[tuple, list] = defaultdict(list)
+    states = lifecycle.current_states(store, [rid for rid, _ in selected], regs)
+    by_engine: dict[tuple, list] = {}
     cancelled = []
     for rid, _ in selected:
         state = states[str(rid)]
-        if state.get("state") not in ("queued", "running"):
+        if lifecycle.state_of(state) not in lifecycle.ACTIVE:
             continue
         if state.get("job_id"):
-            key = (state.get("backend"), state_backend_class(state.get("backend"), regs, state.get("backend_plugin")))
-            by_backend[key].append((rid, state["job_id"]))
+            by_engine.setdefault(lifecycle.engine_key(state), []).append((rid, state))
         else:  # not handed to an engine yet (a local sweep's pending run): it must not start
-            store.update_state(rid, state="cancelled", error="cancelled with `neuro cancel`")
+            lifecycle.cancelled(store, rid)
             cancelled.append(str(rid))
-    for (name, plugin), items in by_backend.items():
-        backend = regs.backends.get(plugin)(name, {})
-        backend.cancel(sorted({job for _, job in items}))
+    for items in by_engine.values():
+        backend = lifecycle.backend_for(items[0][1], regs)
+        if backend is not None:
+            backend.cancel(sorted({state["job_id"] for _, state in items}))
         for rid, _ in items:
-            store.update_state(rid, state="cancelled", error="cancelled with `neuro cancel`")
+            lifecycle.cancelled(store, rid)
             cancelled.append(str(rid))
     return cancelled

@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from msc_neuro_cli.errors import BackendError, ManifestError, NeuroError
-from msc_neuro_cli.plugin_system.params import resolve_params
 from msc_neuro_cli.spec.yamlsource import load
 
 
@@ -51,7 +50,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def resolve_backend(name: str, manifest, regs, overrides: dict[str, Any] | None = None):
-    """A backend or profile name (+ overrides) -> a configured backend instance."""
+    """A backend or profile name (+ overrides) -> a configured backend instance; the backend
+    resolves the profile (once) and the run's state records it (runs/lifecycle.py)."""
     sources = [(f"{manifest.path}: profiles.{name}", manifest.profiles),
                (f"{user_profiles_path()}: {name}", _user_profiles()),
                (f"profile {name!r}", regs.backends.profiles)]
@@ -69,11 +69,7 @@ def resolve_backend(name: str, manifest, regs, overrides: dict[str, Any] | None 
         known = sorted(set(manifest.profiles) | set(_user_profiles()) | set(regs.backends.profiles))
         raise BackendError(f"{exc}; profiles: {', '.join(known) or 'none'}") from None
     profile.update(overrides or {})
-    try:
-        params = resolve_params(cls.PARAMS, profile, lambda key: where + (
-            f".{key}" + (" (--set)" if key in (overrides or {}) else "") if key else ""))
-    except ValueError as exc:
-        raise ManifestError(str(exc)) from None
-    backend = cls(name, params)
+    backend = cls(name, profile, where=lambda key: where + (
+        f".{key}" + (" (--set)" if key in (overrides or {}) else "") if key else ""))
     backend.plugin_name = backend_name
     return backend

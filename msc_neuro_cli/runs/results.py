@@ -1,12 +1,10 @@
-"""Reading the run store back: run states for ``status``, rows for ``export-metrics``, summaries."""
+"""Reading the run store back: the runs of experiments, rows for ``export-metrics``, summaries."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import socket
 from typing import Any, Iterable
 
 from msc_neuro_cli.metrics.correlation import summarise
@@ -26,42 +24,6 @@ def selected_runs(store: RunStore, experiments: Iterable[str] | None) -> list[tu
         if not wanted or spec["experiment"] in wanted:
             found.append((rid, spec))
     return sorted(found, key=lambda item: (item[1]["experiment"], item[1]["run"]))
-
-
-def effective_state(state: dict[str, Any], polled: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Merge the worker's own state with what the engine says of its job.
-
-    A run the store calls queued/running whose job the engine has forgotten (and, for local
-    jobs, whose process is gone) is ``lost``: the job ended without writing a result.
-    """
-    state = dict(state)
-    current = state.get("state", "planned")
-    job = state.get("job_id")
-    if current in ("queued", "running") and polled is not None and job:
-        status = polled.get(job)
-        if status is None:
-            state["state"] = "lost"
-        elif status.state in ("failed", "cancelled") and current != "finished":
-            state["state"] = status.state
-            state["exit_code"] = status.exit_code
-            state["error"] = status.detail or state.get("error")
-        elif status.state == "running" and current == "queued":
-            state["state"] = "running"
-    elif current == "running" and state.get("host") == socket.gethostname():
-        pid = state.get("pid")
-        if pid and not _alive(int(pid)):
-            state["state"] = "lost"
-    return state
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def metric_rows(store: RunStore, runs: list[tuple[RunId, dict]], per_neuron: bool = False) -> list[dict]:

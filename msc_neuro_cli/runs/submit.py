@@ -8,16 +8,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from msc_neuro_cli.runs.backend import Backend, Submission
 from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.runs import lifecycle
+from msc_neuro_cli.runs.backend import Backend, Submission
+from msc_neuro_cli.runs.lifecycle import ACTIVE, RETRYABLE, TERMINAL, RunState, state_of
 from msc_neuro_cli.spec.manifest import load_manifest
 from msc_neuro_cli.spec.plan import RunPlan, plan_experiment
 from msc_neuro_cli.runs.profiles import parse_overrides, resolve_backend
 from msc_neuro_cli.runs.results import run_summaries
 from msc_neuro_cli.store.run_store import RunStore
-
-RETRYABLE = ("failed", "lost", "interrupted", "cancelled")
-TERMINAL = ("finished", "failed", "lost", "interrupted", "cancelled")
 
 
 def _check_datasets(plans: list[RunPlan], regs, exp) -> None:
@@ -43,7 +42,7 @@ def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
         table.add_column(col)
     for plan in plans:
         hp = ", ".join(f"{k}={v}" for k, v in plan.values.items()) or "-"
-        state = store.read_state(plan.run_id).get("state", "planned")
+        state = state_of(store.read_state(plan.run_id)).value
         table.add_row(str(plan.run_id), plan.name, hp, str(len(plan.seeds)),
                       str(plan.spec["training"]["epochs"]), state)
     console.print(table)
@@ -61,9 +60,7 @@ def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> No
 
 
 def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool, regs) -> list[RunPlan]:
-    from msc_neuro_cli.runs.status import current_states
-
-    states = current_states(store, [p.run_id for p in plans], regs)
+    states = lifecycle.current_states(store, [p.run_id for p in plans], regs)
     chosen = []
     for plan in plans:
         existing = None
@@ -71,7 +68,7 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
             existing = store.read_spec(plan.run_id)
         except NeuroError:
             pass
-        state = states[str(plan.run_id)].get("state", "planned")
+        state = state_of(states[str(plan.run_id)])
         if existing and existing.get("spec_hash") != plan.spec_hash and not force and store.finished_reps(plan.run_id):
             raise NeuroError(f"run {plan.run_id} was trained with a different configuration "
                              "(the manifest changed); use --force to retrain it")
@@ -80,7 +77,7 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
         elif retry_failed:
             if state in RETRYABLE:
                 chosen.append(plan)
-        elif state != "finished" and state not in ("queued", "running"):
+        elif state != RunState.FINISHED and state not in ACTIVE:
             chosen.append(plan)
     return chosen
 
@@ -112,32 +109,17 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
                       "(--force retrains, --retry-failed resubmits failed runs)")
         print_results(store, plans, console)
         return 0
-    for plan in chosen:
-        if force:
-            store.clear(plan.run_id)
-        store.write_spec(plan.run_id, plan.spec)
-        store.update_state(plan.run_id, state="queued", backend=backend.name,
-                           backend_plugin=backend.plugin_name, job_id=None, error=None)
-    submission = Submission(store.root, [str(p.run_id) for p in chosen],
-                            {str(p.run_id): store.job_logs(p.run_id) for p in chosen},
-                            backend.profile, jobs, wait)
-    try:
-        job_ids = backend.submit(submission)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/yellow]: finished repetitions are kept; run the same "
-                      "command again to resume")
+    job_ids = _submit(chosen, backend, store, force, jobs, wait, console)
+    if job_ids is None:
         return 130
     if not backend.blocking:
-        for plan in chosen:
-            job = job_ids.get(str(plan.run_id))
-            store.update_state(plan.run_id, backend=backend.name, job_id=job)
         console.print(f"submitted {len(chosen)} runs to {backend.name}: "
                       + ", ".join(sorted(set(job_ids.values()))))
         if not wait:
             return 0
         follow(store, chosen, backend, console)
     print_results(store, plans, console)
-    failed = [p for p in chosen if store.read_state(p.run_id).get("state") != "finished"]
+    failed = [p for p in chosen if state_of(store.read_state(p.run_id)) != RunState.FINISHED]
     for plan in failed:
         state = store.read_state(plan.run_id)
         console.print(f"[red]{plan.run_id}: {state.get('state')}[/red] {state.get('error') or ''} "
@@ -145,12 +127,46 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
     return 1 if failed else 0
 
 
+def _submit(chosen: list[RunPlan], backend: Backend, store: RunStore, force: bool, jobs: int, wait: bool,
+            console: Console) -> dict[str, str] | None:
+    """Hand the runs to the backend as one transaction: a run is queued only once its job exists.
+
+    Specs are written first (a job may start at once and read its spec). A blocking backend (the
+    local sweep) holds its runs as queued while it runs them; a run it never started goes back to
+    what it was when the sweep fails or is interrupted. Other backends' runs become queued when
+    ``submit`` returns their job ids; if it raises, no run changed state. None: interrupted.
+    """
+    rids = {str(p.run_id): p.run_id for p in chosen}
+    for plan in chosen:
+        if force:
+            store.clear(plan.run_id)
+        store.write_spec(plan.run_id, plan.spec)
+    before = {text: store.read_state(rid) for text, rid in rids.items()}
+    if backend.blocking:
+        for rid in rids.values():
+            lifecycle.hold(store, rid, backend)
+    submission = Submission(store.root, list(rids), {text: store.job_logs(rid) for text, rid in rids.items()},
+                            jobs=jobs, wait=wait, reporter=lifecycle.StoreReporter(store, rids))
+    try:
+        job_ids = backend.submit(submission)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/yellow]: finished repetitions are kept; run the same "
+                      "command again to resume")
+        return None
+    finally:
+        if backend.blocking:
+            for text, rid in rids.items():
+                lifecycle.release(store, rid, before[text])
+    if not backend.blocking:
+        for text, rid in rids.items():
+            lifecycle.submitted(store, rid, backend, job_ids.get(text), before[text])
+    return job_ids
+
+
 def follow(store: RunStore, plans: list[RunPlan], backend: Backend, console: Console,
            interval: float = 2.0) -> None:
     """Poll the engine until every run reached a terminal state, with a progress display."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from msc_neuro_cli.runs.results import effective_state
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
@@ -160,13 +176,13 @@ def follow(store: RunStore, plans: list[RunPlan], backend: Backend, console: Con
             jobs = [store.read_state(p.run_id).get("job_id") for p in plans]
             polled = backend.poll([j for j in jobs if j])
             for plan in plans:
-                states[str(plan.run_id)] = effective_state(store.read_state(plan.run_id), polled)["state"]
+                effective = lifecycle.observe(store, plan.run_id, store.read_state(plan.run_id), polled)
+                states[str(plan.run_id)] = state_of(effective)
             done = sum(1 for s in states.values() if s in TERMINAL)
-            counts = {s: list(states.values()).count(s) for s in set(states.values())}
+            counts = {s.value: list(states.values()).count(s) for s in set(states.values())}
             progress.update(task, completed=done, info=", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
             if done == len(plans):
                 for plan in plans:
-                    if states[str(plan.run_id)] != store.read_state(plan.run_id).get("state"):
-                        store.update_state(plan.run_id, state=states[str(plan.run_id)])
+                    lifecycle.settled(store, plan.run_id, {"state": states[str(plan.run_id)]})
                 return
             time.sleep(interval)

@@ -7,7 +7,7 @@
       models/{folder}/{exp}x{run}/{name}__{rep}.keras   one Keras model per repetition
       runs/{folder}/{exp}x{run}/
         spec.json        the frozen run (model, training, dataset): what the worker executes
-        state.json       planned/queued/running/finished/failed/interrupted, progress, job id
+        state.json       a RunState (runs/lifecycle.py), progress, backend, profile, job id
         reps/{rep}.json  one finished repetition: seed, curves, per-neuron correlations
         record.json      the finished run: everything above in one file
         checkpoint.npz   replicated weights + optimiser state while training (resume)
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.runs.lifecycle import RunState, allowed
 from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
 from msc_neuro_cli.store.ledger import LEDGER_NAME
 
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,=+\-\[\]()]*$")
-STATES = ("planned", "queued", "running", "finished", "failed", "interrupted", "cancelled", "lost")
 
 
 def check_component(value: str, what: str) -> str:
@@ -66,8 +66,8 @@ class RunId:
             raise StoreError(f"run id {text!r} must look like FOLDER/EXPxRUN")
         folder, exp = (check_component(p, "run id part") for p in parts)
         match = re.match(r"^(.*)x(\d+)$", exp)
-        experiment, run = (match.group(1), int(match.group(2))) if match else (exp, 0)
-        return RunId(folder, exp, run, experiment)
+        exp_name, run = (match.group(1), int(match.group(2))) if match else (exp, 0)
+        return RunId(folder, exp, run, exp_name)
 
 
 class RunStore:
@@ -119,30 +119,49 @@ class RunStore:
         try:
             return read_json(path)
         except FileNotFoundError:
-            return {"state": "planned"}
+            return {"state": RunState.PLANNED.value}
 
     def update_state(self, rid: RunId, keep: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
         """Read-modify-write of state.json under a lock: the CLI and a worker may write at once.
 
-        A ``state`` change is dropped while the current state is one of ``keep`` (a worker
-        stopping after `neuro cancel` must not turn "cancelled" into "interrupted").
+        A ``state`` change the lifecycle does not allow from the current state is dropped (a
+        worker stopping after `neuro cancel` must not turn "cancelled" into "interrupted"), as is
+        one while the current state is one of ``keep``; the other changes are written.
         """
-        if "state" in changes and changes["state"] not in STATES:
-            raise ValueError(f"unknown run state {changes['state']!r}")
+        if "state" in changes:
+            try:
+                changes["state"] = RunState(changes["state"]).value
+            except ValueError:
+                raise ValueError(f"unknown run state {changes['state']!r}") from None
+
+        def change(current: dict[str, Any]) -> dict[str, Any]:
+            if current.get("state") in keep:
+                return {k: v for k, v in changes.items() if k != "state"}
+            return changes
+        return self.modify_state(rid, change)
+
+    def modify_state(self, rid: RunId, change, report_changed: bool = False):
+        """Apply ``change(current state) -> changes`` under the state lock and write the result.
+
+        Returns the new state (with ``report_changed``: the changes written, {} if none). A state
+        move the lifecycle does not allow is dropped with the rest of the changes kept.
+        """
         run_dir = self.run_dir(rid)
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(run_dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = self.read_state(rid)
-            if state.get("state") in keep:
-                changes.pop("state", None)
-            state.update(changes, updated=time.time())
-            atomic_write_json(run_dir / "state.json", state)
+            changes = dict(change(dict(state)) or {})
+            if "state" in changes and not allowed(state.get("state") or RunState.PLANNED, changes["state"]):
+                del changes["state"]
+            if changes:
+                state.update(changes, updated=time.time())
+                atomic_write_json(run_dir / "state.json", state)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
-        return state
+        return changes if report_changed else state
 
     def finished_reps(self, rid: RunId) -> dict[int, dict[str, Any]]:
         reps_dir = self.run_dir(rid) / "reps"

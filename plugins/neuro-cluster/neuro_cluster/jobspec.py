@@ -4,11 +4,15 @@ Values that end up in scheduler directives (``#$``, ``#PBS``, ``#SBATCH``) must 
 scheduler's own option parser, which does not understand shell quoting: they are restricted to
 characters that ``shlex.quote`` leaves alone, and anything else is refused with the key's name.
 Paths in directives are relative to the run store (submission happens with the store as working
-directory), so the store's own location never has to pass through a directive.
+directory), so the store's own location never has to pass through a directive; the folder and
+experiment names in them are encoded with ``safe_component`` when they hold other characters
+(``()[]`` are valid in run ids but not in directives). Memory sizes are parsed by the core
+(``msc_neuro_cli.api.memory_mib``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -16,9 +20,9 @@ from pathlib import Path
 
 from msc_neuro_cli.api import BackendError
 
-MEMORY = re.compile(r"^(\d+)\s*([KMGT])?i?B?$", re.IGNORECASE)
 WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)$")
 JOB_NAME_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+SAFE_PATH = re.compile(r"^[A-Za-z0-9_.,=+-]+$")   # shlex.quote leaves it alone; no '/', '@', ':' or Slurm's '%'
 
 
 def directive_value(value: object, what: str) -> str:
@@ -28,27 +32,6 @@ def directive_value(value: object, what: str) -> str:
         raise BackendError(f"{what} {text!r} cannot go into a job directive "
                            "(allowed: letters, digits and @%+=:,./-)")
     return text
-
-
-def memory_mib(value: str, what: str = "memory") -> int:
-    """'8G', '500M', '2T', '1048576K' (or a bare number of MiB) -> MiB."""
-    match = MEMORY.match(str(value).strip())
-    if not match:
-        raise BackendError(f"{what} {value!r} is not a size like 500M, 8G or 1T")
-    number, unit = int(match.group(1)), (match.group(2) or "M").upper()
-    mib = {"K": number / 1024, "M": number, "G": number * 1024, "T": number * 1024 ** 2}[unit]
-    if mib < 1:
-        raise BackendError(f"{what} {value!r} is less than 1 MiB")
-    return int(mib)
-
-
-def check_memory(value: str | None) -> str | None:
-    """A ``Param.check``: None when fine, else the problem."""
-    try:
-        memory_mib(value) if value is not None else None
-    except BackendError as exc:
-        return str(exc)
-    return None
 
 
 def walltime_hms(value: str, what: str = "walltime") -> str:
@@ -66,6 +49,24 @@ def check_walltime(value: str | None) -> str | None:
     except BackendError as exc:
         return str(exc)
     return None
+
+
+def check_directive(value: str | None) -> str | None:
+    """A ``Param.check`` for values that go into a directive as they are (queue, pe)."""
+    try:
+        directive_value(value, "value") if value is not None else None
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
+def safe_component(text: str) -> str:
+    """A folder or experiment name as a path component a directive can hold: itself when it
+    can, else its safe characters plus a short hash, so ``a(1)`` and ``a[1]`` stay apart."""
+    if SAFE_PATH.match(text):
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return f"{JOB_NAME_BAD.sub('_', text)}-{digest}"
 
 
 def split_extra(options: list[str], what: str = "extra") -> list[list[str]]:

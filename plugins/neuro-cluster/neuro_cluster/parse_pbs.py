@@ -32,11 +32,11 @@ def pbs_state(job: dict) -> JobStatus:
     state = str(job.get("job_state", ""))
     comment = str(job.get("comment", ""))
     if state in ("Q", "H", "W", "T", "M"):
-        return JobStatus("queued", None, {"H": "held", "W": "waiting", "M": "moved"}.get(state, ""))
+        return JobStatus(RunState.QUEUED, None, {"H": "held", "W": "waiting", "M": "moved"}.get(state, ""))
     if state in ("R", "E", "B"):
-        return JobStatus("running", None, "")
+        return JobStatus(RunState.RUNNING, None, "")
     if state in ("S", "U"):
-        return JobStatus("running", None, "suspended")
+        return JobStatus(RunState.RUNNING, None, "suspended")
     if state not in ("F", "X"):
         raise bad_output(COMMAND, f"job state {state!r}")
     substate = job.get("substate")
@@ -44,13 +44,13 @@ def pbs_state(job: dict) -> JobStatus:
     raw = job.get("Exit_status")
     if raw is None:
         if substate == SUBSTATE_FINISHED:
-            return JobStatus("finished", None, comment)
-        return JobStatus("cancelled" if substate == SUBSTATE_TERMINATED else "failed", None, comment)
+            return JobStatus(RunState.FINISHED, None, comment)
+        return JobStatus(RunState.CANCELLED if substate == SUBSTATE_TERMINATED else RunState.FAILED, None, comment)
     code = to_int(raw, COMMAND, "Exit_status")
     if substate == SUBSTATE_TERMINATED:
-        return JobStatus("cancelled", code, comment)
+        return JobStatus(RunState.CANCELLED, code, comment)
     if code < 0:
-        return JobStatus("failed", code, f"PBS could not run the job (Exit_status {code}) {comment}".strip())
+        return JobStatus(RunState.FAILED, code, f"PBS could not run the job (Exit_status {code}) {comment}".strip())
     if code >= 256:  # PBS reports death by signal N as 256 + N
         return ended(None, code - 256)
     return ended(code)

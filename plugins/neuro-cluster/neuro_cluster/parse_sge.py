@@ -20,16 +20,16 @@ SEPARATOR = re.compile(r"^={10,}\s*$")
 def qstat_state(code: str) -> JobStatus:
     """Map a state code such as 'qw', 'hqw', 'r', 't', 'Eqw', 'dr' to a JobStatus."""
     if "E" in code:
-        return JobStatus("failed", None, f"Grid Engine error state {code!r} (see `qstat -j ID`)")
+        return JobStatus(RunState.FAILED, None, f"Grid Engine error state {code!r} (see `qstat -j ID`)")
     if "d" in code:  # qdel in progress: not over until the engine lets go (then qacct has the end)
-        return JobStatus("running" if "r" in code or "t" in code else "queued", None, f"being deleted ({code})")
+        return JobStatus(RunState.RUNNING if "r" in code or "t" in code else RunState.QUEUED, None, f"being deleted ({code})")
     if "r" in code or "t" in code:
-        return JobStatus("running", None, "" if code == "r" else f"state {code}")
+        return JobStatus(RunState.RUNNING, None, "" if code == "r" else f"state {code}")
     if any(c in code for c in "sST"):
-        return JobStatus("running", None, f"suspended ({code})")
+        return JobStatus(RunState.RUNNING, None, f"suspended ({code})")
     if any(c in code for c in "qwh"):
-        return JobStatus("queued", None, "held" if "h" in code else "")
-    return JobStatus("running", None, f"unknown state {code!r}")
+        return JobStatus(RunState.QUEUED, None, "held" if "h" in code else "")
+    return JobStatus(RunState.RUNNING, None, f"unknown state {code!r}")
 
 
 def parse_qstat_xml(text: str) -> dict[str, JobStatus]:
@@ -94,7 +94,7 @@ def parse_qacct(text: str) -> dict[str, JobStatus]:
         exit_code = to_int(record["exit_status"].split()[0], QACCT, "exit_status")
         if failed:
             detail = f"Grid Engine failure {failed_text}" + (" (killed)" if exit_code == 137 else "")
-            out[job_id] = JobStatus("failed", exit_code, detail)
+            out[job_id] = JobStatus(RunState.FAILED, exit_code, detail)
         else:
             out[job_id] = ended(exit_code)
     return out

@@ -40,20 +40,20 @@ def slurm_state(state: str, exit_text: str, reason: str, command: str) -> JobSta
     word = state.split()[0].rstrip("+") if state.split() else ""
     reason = "" if reason in ("None", "(null)") else reason
     if word in QUEUED:
-        return JobStatus("queued", None, reason)
+        return JobStatus(RunState.QUEUED, None, reason)
     if word in RUNNING:
-        return JobStatus("running", None, "" if word == "RUNNING" else word)
+        return JobStatus(RunState.RUNNING, None, "" if word == "RUNNING" else word)
     exit_code, signal = exit_parts(exit_text, command)
     if word == "COMPLETED":
         return ended(exit_code, signal)
     if word in CANCELLED:
-        return JobStatus("cancelled", exit_code, state)
+        return JobStatus(RunState.CANCELLED, exit_code, state)
     if word in FAILED:
         detail = "" if (word == "FAILED" and reason in ("", "NonZeroExitCode")) else word
-        return ended(exit_code, signal, detail) if (exit_code or signal) else JobStatus("failed", exit_code, word)
+        return ended(exit_code, signal, detail) if (exit_code or signal) else JobStatus(RunState.FAILED, exit_code, word)
     if not word:
         raise bad_output(command, "empty job state")
-    return JobStatus("running", None, f"unknown state {state!r}")
+    return JobStatus(RunState.RUNNING, None, f"unknown state {state!r}")
 
 
 def _keys(job_id: str, command: str) -> list[str]:

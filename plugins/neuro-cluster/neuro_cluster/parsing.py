@@ -38,11 +38,11 @@ def expand_tasks(spec: str, command: str) -> list[int]:
 def ended(exit_code: int | None, signal: int = 0, detail: str = "") -> JobStatus:
     """A job that is over: finished when it exited 0, else failed with its exit code."""
     if signal:
-        return JobStatus("failed", exit_code if exit_code else 128 + signal,
+        return JobStatus(RunState.FAILED, exit_code if exit_code else 128 + signal,
                          "; ".join(filter(None, [detail, f"killed by signal {signal}"])))
     if exit_code == 0:
-        return JobStatus("finished", 0, detail)
-    return JobStatus("failed", exit_code, detail)
+        return JobStatus(RunState.FINISHED, 0, detail)
+    return JobStatus(RunState.FAILED, exit_code, detail)
 
 
 def to_int(value: object, command: str, what: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from msc_neuro_cli.api import BackendError, JobStatus, memory_mib
 
 from .base import ClusterBackend, cluster_params
+from .jobspec import JobSpec, directive_value, walltime_hms
 from .parse_pbs import parse_qstat_json, short_id
 from .parsing import SchedulerOutputError
 
@@ -17,7 +18,28 @@ BENIGN = ("Unknown Job Id", "Job has finished", "previously deleted")
 class PbsBackend(ClusterBackend):
     description = "PBS Pro / OpenPBS (qsub -J arrays, qstat -f -F json); tested on captured output only"
     dialect = "pbs"
+    prefix = "#PBS"
+    task_index = 'TASK="${PBS_ARRAY_INDEX:-${PBS_ARRAYID:-1}}"'
     PARAMS = cluster_params("queue", "queue (-q)")
+
+    def directives(self, spec: JobSpec, name: str, log: str) -> list[list[str]]:
+        """One chunk (``select=1``) with the cores, memory and GPUs."""
+        suffix = ".^array_index^" if spec.is_array else ""
+        opts = [["-N", name], ["-S", "/bin/sh"], ["-o", f"{log}.o{suffix}"], ["-e", f"{log}.e{suffix}"]]
+        if spec.is_array:
+            throttle = f"%{int(spec.max_parallel)}" if spec.max_parallel else ""
+            opts.append(["-J", f"1-{spec.tasks}{throttle}"])
+        chunk = f"select=1:ncpus={int(spec.cores)}"
+        if spec.memory:
+            chunk += f":mem={memory_mib(spec.memory)}mb"
+        if spec.gpus:
+            chunk += f":ngpus={int(spec.gpus)}"
+        opts.append(["-l", chunk])
+        if spec.walltime:
+            opts.append(["-l", f"walltime={walltime_hms(spec.walltime)}"])
+        if spec.queue:
+            opts.append(["-q", directive_value(spec.queue, "queue")])
+        return opts
 
     def submit_script(self, script: Path, store: Path) -> str:
         argv = ["qsub", str(script)]

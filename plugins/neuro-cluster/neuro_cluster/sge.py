@@ -1,14 +1,15 @@
-"""The ``qsub`` backend for Sun/Son of Grid Engine (the seed's cluster)."""
+"""The ``qsub`` backend for Sun/Son of Grid Engine (the thesis pipeline's cluster): ``#$``
+directives, ``qsub -t`` arrays, status from ``qstat -xml`` then ``qacct -j`` (parse_sge)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from msc_neuro_cli.api import BackendError, JobStatus, Param, memory_mib
 
 from .base import ClusterBackend, cluster_params
+from .jobspec import JobSpec, check_directive, directive_value, walltime_hms
 from .parse_sge import parse_qacct, parse_qstat_xml
 
 QSUB_ID = re.compile(r"^(\d+)(?:\.\d+-\d+:\d+)?$")
@@ -19,11 +20,31 @@ class SgeBackend(ClusterBackend):
 
     description = "Sun/Son of Grid Engine (qsub, job arrays with -t/-tc, qstat -xml, qacct)"
     dialect = "sge"
+    prefix = "#$"
+    task_index = 'TASK="${SGE_TASK_ID:-undefined}"\n[ "$TASK" = undefined ] && TASK=1'
     PARAMS = {**cluster_params("queue", "queue (-q), e.g. cpu.q"),
-              "pe": Param(str, "smp", "parallel environment for cores > 1 (-pe PE N)")}
+              "pe": Param(str, "smp", "parallel environment for cores > 1 (-pe PE N)", check=check_directive)}
 
-    def builder_options(self, settings: dict[str, Any]) -> dict[str, Any]:
-        return {"pe": settings["pe"]}
+    def directives(self, spec: JobSpec, name: str, log: str) -> list[list[str]]:
+        """Submitted with the store as working directory (``-cwd``)."""
+        suffix = ".$TASK_ID" if spec.is_array else ""
+        opts = [["-N", name], ["-S", "/bin/sh"], ["-cwd"],
+                ["-o", f"{log}.o$JOB_ID{suffix}"], ["-e", f"{log}.e$JOB_ID{suffix}"]]
+        if spec.is_array:
+            opts.append(["-t", f"1-{spec.tasks}"])
+            if spec.max_parallel:
+                opts.append(["-tc", str(int(spec.max_parallel))])
+        if spec.cores > 1:
+            opts.append(["-pe", directive_value(self.profile["pe"], "pe"), str(int(spec.cores))])
+        if spec.memory:
+            opts.append(["-l", f"mem_free={memory_mib(spec.memory)}M"])
+        if spec.gpus:
+            opts.append(["-l", f"gpu={int(spec.gpus)}"])
+        if spec.walltime:
+            opts.append(["-l", f"h_rt={walltime_hms(spec.walltime)}"])
+        if spec.queue:
+            opts.append(["-q", directive_value(spec.queue, "queue")])
+        return opts
 
     def submit_script(self, script: Path, store: Path) -> str:
         argv = ["qsub", "-terse", str(script)]

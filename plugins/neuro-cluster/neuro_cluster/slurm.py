@@ -8,6 +8,7 @@ from pathlib import Path
 from msc_neuro_cli.api import BackendError, JobStatus, memory_mib
 
 from .base import ClusterBackend, cluster_params
+from .jobspec import JobSpec, directive_value, walltime_hms
 from .parse_slurm import SACCT_FIELDS, SQUEUE_FORMAT, parse_jobcomp, parse_sacct, parse_squeue
 
 SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?$")
@@ -20,8 +21,28 @@ class SlurmBackend(ClusterBackend):
 
     description = "Slurm (sbatch --array with a throttle, --gres=gpu:N, squeue, sacct or jobcomp)"
     dialect = "slurm"
+    prefix = "#SBATCH"
+    task_index = 'if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then TASK=$((SLURM_ARRAY_TASK_ID + 1)); else TASK=1; fi'
     queue_key = "partition"
     PARAMS = cluster_params("partition", "partition (--partition)")
+
+    def directives(self, spec: JobSpec, name: str, log: str) -> list[list[str]]:
+        """One task with ``cores`` CPUs; arrays are 0-based (``--array=0-(N-1)%K``)."""
+        pattern = "%A_%a" if spec.is_array else "%j"
+        opts = [[f"--job-name={name}"], [f"--output={log}.{pattern}.out"], [f"--error={log}.{pattern}.err"],
+                ["--ntasks=1"], [f"--cpus-per-task={int(spec.cores)}"]]
+        if spec.is_array:
+            throttle = f"%{int(spec.max_parallel)}" if spec.max_parallel else ""
+            opts.append([f"--array=0-{spec.tasks - 1}{throttle}"])
+        if spec.memory:
+            opts.append([f"--mem={memory_mib(spec.memory)}M"])
+        if spec.gpus:
+            opts.append([f"--gres=gpu:{int(spec.gpus)}"])
+        if spec.walltime:
+            opts.append([f"--time={walltime_hms(spec.walltime)}"])
+        if spec.queue:
+            opts.append([f"--partition={directive_value(spec.queue, 'partition')}"])
+        return opts
 
     def submit_script(self, script: Path, store: Path) -> str:
         argv = ["sbatch", "--parsable", str(script)]

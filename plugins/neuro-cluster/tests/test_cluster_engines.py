@@ -28,7 +28,7 @@ ENDED = {"finished", "failed", "cancelled"}
 
 
 class StandinMixin:
-    def worker_argv(self, store, settings):
+    def worker_command(self, store):
         return [sys.executable, str(STANDIN), "--store", str(store)]
 
 

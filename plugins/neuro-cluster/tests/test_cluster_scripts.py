@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from msc_neuro_cli.runs.backend import Submission
-from msc_neuro_cli.errors import BackendError, StoreError
-from neuro_cluster.jobspec import JobSpec, job_name, memory_mib, walltime_hms
-from neuro_cluster.scripts import pbs_script, run_list, sge_script, slurm_script
+from msc_neuro_cli.api import BackendError, StoreError, Submission, memory_mib
+from neuro_cluster.jobspec import JobSpec, job_name, safe_component, walltime_hms
+from neuro_cluster.pbs import PbsBackend
+from neuro_cluster.scripts import run_list
 from neuro_cluster.sge import SgeBackend
 from neuro_cluster.slurm import SlurmBackend
 
@@ -21,6 +21,18 @@ def spec(tmp_path, **kw):
     base = dict(name="neuro_bs4_exp5", script=tmp_path / "j.sh", runs_file=tmp_path / "j.runs",
                 sched_log="job_scripts/f/e/sge-1", command=ECHO, tasks=3)
     return JobSpec(**{**base, **kw})
+
+
+def sge_script(spec):
+    return SgeBackend("qsub", {}).script(spec)
+
+
+def slurm_script(spec):
+    return SlurmBackend("slurm", {}).script(spec)
+
+
+def pbs_script(spec):
+    return PbsBackend("pbs", {}).script(spec)
 
 
 def directives(text, prefix):
@@ -73,9 +85,12 @@ def test_values():
     assert memory_mib("2048K") == 2 and memory_mib("300") == 300
     assert walltime_hms("1-00:00:05") == "24:00:05" and walltime_hms("72:00:00") == "72:00:00"
     assert job_name("9lives/..[x]") == "n9lives_.._x_"
-    for bad in ("8 gigs", "-1G", "0K"):
+    for bad in ("8 gigs", "-1G", "0K", "4 G B", "lots"):
         with pytest.raises(BackendError, match="memory"):
             memory_mib(bad)
+    assert memory_mib("6M", least=6) == 6
+    with pytest.raises(BackendError, match="below the minimum of 6M"):
+        memory_mib("1K", least=6)
     with pytest.raises(BackendError, match="walltime"):
         walltime_hms("90 minutes")
 
@@ -121,7 +136,7 @@ def test_backend_writes_script_and_run_list_into_the_store(tmp_path):
             for i, r in enumerate(runs)}
     backend = SlurmBackend("slurm-cpu", {"backend": "slurm", "cores": 2, "partition": "debug"})
     sub = Submission(store=store, run_ids=runs, log_paths=logs, jobs=4)
-    spec_, text = backend.write_job(sub, backend.settings(sub))
+    spec_, text = backend.write_job(sub)
     assert spec_.script.parent == store.resolve() / "job_scripts/folder/bs4_exp5"
     assert spec_.runs_file.read_text().splitlines()[1].split("\t") == [
         runs[1], str(logs[runs[1]][0].resolve()), str(logs[runs[1]][1].resolve())]
@@ -132,7 +147,8 @@ def test_backend_writes_script_and_run_list_into_the_store(tmp_path):
 
 @pytest.mark.parametrize("profile, key", [({"cores": 0}, "cores"), ({"memory": "lots"}, "memory"),
                                           ({"walltime": "1h"}, "walltime"), ({"queues": "x"}, "queues"),
-                                          ({"extra": ["-q 'a b'"]}, "extra")])
+                                          ({"extra": ["-q 'a b'"]}, "extra"), ({"queue": "a b"}, "queue"),
+                                          ({"pe": "smp;x"}, "pe")])
 def test_bad_profiles_name_the_key(profile, key):
     with pytest.raises(BackendError, match=f"profile 'qsub-cpu', key '{key}'"):
         SgeBackend("qsub-cpu", profile)
@@ -143,3 +159,28 @@ def test_bad_run_ids_are_refused(tmp_path):
     sub = Submission(store=tmp_path, run_ids=["../etc/passwdx0"], log_paths={})
     with pytest.raises(StoreError, match="run id"):
         backend.submit(sub)
+
+
+def test_names_a_directive_cannot_hold_are_encoded(tmp_path):
+    """Folder and experiment names may hold ()[] (valid run ids) but directives cannot: the job
+    folder is encoded, distinct names stay distinct, and plain names are kept as they are."""
+    assert safe_component("bs4_exp5") == "bs4_exp5"
+    odd = [safe_component(n) for n in ("a(1)", "a[1]", "a_1_")]
+    assert len(set(odd)) == 3 and all(o.startswith("a_1_") for o in odd[:2])
+    store = tmp_path / "training_data"
+    runs = ["f(1)/e[2]x0", "f(1)/e[2]x1"]
+    logs = {r: (store / "job_logs" / f"o_{i}.log", store / "job_logs" / f"e_{i}.log") for i, r in enumerate(runs)}
+    for backend in (SgeBackend("qsub", {}), SlurmBackend("slurm", {}), PbsBackend("pbs", {})):
+        spec_, text = backend.write_job(Submission(store=store, run_ids=runs, log_paths=logs))
+        assert spec_.script.parent == store.resolve() / "job_scripts" / safe_component("f(1)") / safe_component("e[2]")
+        assert spec_.runs_file.read_text().splitlines()[0].split("\t")[0] == runs[0]   # the run id itself
+
+
+def test_each_dialect_is_one_class():
+    """Script, submission and status of a dialect live on its class: no table keyed by a string."""
+    import neuro_cluster.scripts as scripts
+    assert not hasattr(scripts, "BUILDERS") and not hasattr(scripts, "TASK_INDEX")
+    for cls, prefix in ((SgeBackend, "#$"), (PbsBackend, "#PBS"), (SlurmBackend, "#SBATCH")):
+        assert cls.prefix == prefix and "TASK=" in cls.task_index
+        for method in ("directives", "submit_script", "task_ids", "poll", "cancel"):
+            assert method in vars(cls), (cls, method)

@@ -3,10 +3,12 @@
 A container runs ``neuro worker`` as the run store's owner (never root), with the store mounted
 read-write and the dataset read-only at their host paths, CPU/memory limits and, for GPU profiles,
 ``device_requests``. All containers of a submission are created at once; ``max_parallel`` (or
-``--jobs``) of them start, and each ``poll`` starts more as others end. Every poll collects every
-ended neuro container (asked about or not): it records a failure in the run store (the worker
-records success itself) and removes the container; a container whose run the store already calls
-over is given a few seconds to exit first, since the core stops asking about such runs.
+``--jobs``) of them start, and each ``poll`` starts more as others end. A poll reports the
+containers it is asked about and removes the ended ones it reported (the core records a failure
+in the run store; the worker records success itself). Ended containers it was not asked about are
+removed once the store calls their run over (a container whose run is over is given a few seconds
+to exit first, since the core stops asking about such runs); others wait for a poll that asks.
+The backend reads the store but never writes a run's state.
 """
 
 from __future__ import annotations
@@ -18,20 +20,11 @@ from typing import Any, ClassVar
 from msc_neuro_cli.api import (TERMINAL_STATES, Backend, BackendError, JobStatus, NeuroError, Param, RunId, RunState,
                                RunStore, Submission, memory_mib, memory_param)
 
-from .containers import (LABEL_BATCH, LABEL_LIMIT, LABEL_ORDER, LABEL_RUN, LABEL_STORE, container_config,
-                         container_name, container_status, data_paths, memory_mib, to_start)
+from .containers import (LABEL_BATCH, LABEL_LIMIT, LABEL_ORDER, LABEL_RUN, LABEL_STORE, MIN_MEMORY_MIB,
+                         container_config, container_name, container_status, data_paths, to_start)
 from .ownership import container_user, hand_over
 
-TERMINAL = ("finished", "failed", "cancelled", "interrupted", "lost")
 EXIT_GRACE = 30  # seconds a container may take to exit after its worker recorded the end
-
-
-def _check_memory(value: str | None) -> str | None:
-    try:
-        memory_mib(value) if value is not None else None
-    except BackendError as exc:
-        return str(exc)
-    return None
 
 
 class DockerBackend(Backend):
@@ -39,7 +32,7 @@ class DockerBackend(Backend):
     PARAMS: ClassVar[dict[str, Param]] = {
         "image": Param(str, "neuro:cpu", "image with neuro installed (`make docker` builds neuro:cpu)"),
         "cores": Param(float, None, "CPU limit per container (cores, may be fractional)", minimum=0.01),
-        "memory": Param(str, None, "memory limit per container, e.g. 4G", check=_check_memory),
+        "memory": memory_param("memory limit per container, e.g. 4G", least=MIN_MEMORY_MIB),
         "gpus": Param(int, 0, "GPUs per container (device_requests; needs the NVIDIA runtime)", minimum=0),
         "max_parallel": Param(int, 0, "containers running at once (0: --jobs, or all)", minimum=0),
         "user": Param(str, None, "UID:GID to run as (default: the run store's owner; never root)"),
@@ -48,14 +41,8 @@ class DockerBackend(Backend):
         "keep_containers": Param(bool, False, "keep ended containers (debugging) instead of removing them"),
     }
 
-    def __init__(self, name: str, profile: dict[str, Any]):
-        given = {k: v for k, v in (profile or {}).items() if k != "backend"}
-        try:
-            resolved = resolve_params(self.PARAMS, given, lambda key: f"backend profile {name!r}"
-                                      + (f", key {key!r}" if key else ""))
-        except ValueError as exc:
-            raise BackendError(str(exc)) from None
-        super().__init__(name, resolved)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._client = None
 
     # --- engine --------------------------------------------------------------------------------
@@ -84,7 +71,6 @@ class DockerBackend(Backend):
     def submit(self, submission: Submission) -> dict[str, str]:
         import docker
         settings = dict(self.profile)
-        settings.update({k: v for k, v in (submission.profile or {}).items() if k in self.PARAMS})
         if not submission.run_ids:
             raise BackendError("nothing to submit: no runs")
         store = Path(submission.store).resolve()
@@ -95,7 +81,7 @@ class DockerBackend(Backend):
                                "(or set `image:` in the profile)") from None
         uid, gid = container_user(settings["user"], store)
         if settings["memory"]:
-            settings["memory_mib"] = memory_mib(settings["memory"])
+            settings["memory_mib"] = memory_mib(settings["memory"], least=MIN_MEMORY_MIB)
         limit = settings["max_parallel"] or (submission.jobs if submission.jobs > 1 else 0)
         batch = secrets.token_hex(4)
         created: dict[str, Any] = {}
@@ -151,17 +137,17 @@ class DockerBackend(Backend):
             except docker.errors.NotFound:
                 by_id[cid]["State"] = "gone"
             except BackendError as exc:   # e.g. a GPU profile on a host without the NVIDIA runtime
-                unstartable[cid] = JobStatus("failed", None, str(exc))
-                self._collect(by_id[cid], unstartable[cid])
+                unstartable[cid] = JobStatus(RunState.FAILED, None, str(exc))
         wanted = set(job_ids)
         found: dict[str, JobStatus] = {}
-        for c in listed:  # every neuro container: ended ones are collected even if not asked about
+        for c in listed:
             name = (c.get("Names") or ["/"])[0].lstrip("/")
             if c.get("State") == "gone":
                 continue
-            if c["Id"] in unstartable:
+            if c["Id"] in unstartable:   # not asked about: left for the poll that asks (it retries)
                 if name in wanted:
                     found[name] = unstartable[c["Id"]]
+                    self._remove(c["Id"])
                 continue
             if c.get("State") == "running" and self._run_over(c):
                 c["State"] = self._wait_for_exit(c["Id"])   # the worker has written its end
@@ -174,8 +160,8 @@ class DockerBackend(Backend):
             status = container_status(c.get("State", ""), inspected)
             if name in wanted:
                 found[name] = status
-            if inspected is not None:
-                self._collect(c, status)
+            if inspected is not None and (name in wanted or self._run_over(c)):
+                self._remove(c["Id"])   # reported (the core records it) or its run is over
         return found
 
     @staticmethod
@@ -186,7 +172,7 @@ class DockerBackend(Backend):
             state = RunStore(Path(labels[LABEL_STORE])).read_state(RunId.parse(labels[LABEL_RUN]))
         except (KeyError, OSError, ValueError, NeuroError):
             return False
-        return state.get("state") in TERMINAL
+        return state.get("state") in TERMINAL_STATES
 
     def _wait_for_exit(self, cid: str) -> str:
         """A worker that has recorded its end exits within seconds; wait for that, not longer."""
@@ -202,38 +188,20 @@ class DockerBackend(Backend):
         except docker.errors.DockerException as exc:
             raise BackendError(f"docker wait failed: {exc}") from None
 
-    def _collect(self, container: dict[str, Any], status: JobStatus) -> None:
-        """Record a failed container's end in the run store, then remove the container."""
+    def _remove(self, cid: str) -> None:
+        """Remove an ended container (unless the profile keeps them for debugging)."""
         import docker
-        labels = container.get("Labels", {})
-        try:
-            store, rid = RunStore(Path(labels[LABEL_STORE])), RunId.parse(labels[LABEL_RUN])
-            state = store.read_state(rid)
-            if status.state == "failed" and state.get("state") not in TERMINAL:
-                store.update_state(rid, state="failed", exit_code=status.exit_code,
-                                   error=state.get("error") or status.detail)
-        except (KeyError, OSError) as exc:
-            raise BackendError(f"container {container.get('Id', '?')[:12]}: cannot record its end "
-                               f"in the run store: {exc}") from None
         if not self.profile.get("keep_containers"):
             try:
-                self._api("rm", self.client.api.remove_container, container["Id"], force=True)
+                self._api("rm", self.client.api.remove_container, cid, force=True)
             except docker.errors.NotFound:
                 pass
 
     def cancel(self, job_ids: list[str]) -> None:
+        """Stop and remove the containers (the core records the runs as cancelled)."""
         import docker
         for name in job_ids:
-            try:
-                info = self._api("inspect", self.client.api.inspect_container, name)
-            except docker.errors.NotFound:
-                continue
             try:
                 self._api("rm", self.client.api.remove_container, name, force=True)
             except docker.errors.NotFound:
                 pass
-            labels = info.get("Config", {}).get("Labels", {})
-            if LABEL_STORE in labels and LABEL_RUN in labels:
-                store, rid = RunStore(Path(labels[LABEL_STORE])), RunId.parse(labels[LABEL_RUN])
-                if store.read_state(rid).get("state") not in TERMINAL:
-                    store.update_state(rid, state="cancelled")

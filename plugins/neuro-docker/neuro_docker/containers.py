@@ -16,24 +16,12 @@ LABEL_ORDER = "neuro.order"    # position in the submission (queued containers s
 LABEL_LIMIT = "neuro.limit"    # containers of the batch that may run at once (0: no limit)
 ACTIVE = ("running", "restarting", "paused", "removing")
 
-# Worker output goes to the run's job logs in the mounted store. The values arrive as positional
-# parameters ($0..$4), never inside the shell text.
-WRAPPER = 'mkdir -p "$(dirname "$3")" "$(dirname "$4")" && exec "$0" worker --store "$1" "$2" >"$3" 2>"$4"'
-
-
-MEMORY = re.compile(r"^(\d+)\s*([KMGT])?i?B?$", re.IGNORECASE)
-
-
-def memory_mib(value: str) -> int:
-    """'4G', '512M', '1T' (a bare number: MiB) -> MiB."""
-    match = MEMORY.match(str(value).strip())
-    if not match:
-        raise BackendError(f"memory {value!r} is not a size like 512M, 4G or 1T")
-    number, unit = int(match.group(1)), (match.group(2) or "M").upper()
-    mib = int({"K": number / 1024, "M": number, "G": number * 1024, "T": number * 1024 ** 2}[unit])
-    if mib < 6:  # Docker refuses limits below 6 MiB
-        raise BackendError(f"memory {value!r} is below Docker's minimum of 6M")
-    return mib
+# Worker output goes to the run's job logs in the mounted store. The command is
+# ``OUT ERR WORKER_ARGV...``: the values arrive as positional parameters ($0, $1, then "$@"),
+# never inside the shell text.
+WRAPPER = 'out=$0 err=$1; shift; mkdir -p "$(dirname "$out")" "$(dirname "$err")" && exec "$@" >"$out" 2>"$err"'
+PROGRAM = ["neuro"]   # how the image starts the neuro CLI (its entry point)
+MIN_MEMORY_MIB = 6    # Docker refuses limits below 6 MiB
 
 
 def container_name(run_id: str, batch: str) -> str:
@@ -66,7 +54,7 @@ def container_config(*, image: str, run_id: str, store: Path, logs: tuple[Path, 
     config: dict[str, Any] = {
         "image": image, "name": name, "labels": labels, "user": user, "working_dir": str(store),
         "entrypoint": ["/bin/sh", "-c", WRAPPER],
-        "command": ["neuro", str(store), run_id, str(logs[0]), str(logs[1])],
+        "command": [str(logs[0]), str(logs[1]), *worker_argv(store, run_id, program=PROGRAM)],
         "environment": {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
         "mounts": mounts, "network_mode": settings.get("network") or "none", "detach": True,
     }
@@ -82,23 +70,23 @@ def container_config(*, image: str, run_id: str, store: Path, logs: tuple[Path, 
 def container_status(state: str, inspected: dict[str, Any] | None = None) -> JobStatus:
     """A container's ``State`` (from the list call) -> JobStatus; exited ones need ``inspect``."""
     if state == "created":
-        return JobStatus("queued", None, "waiting for a free slot")
+        return JobStatus(RunState.QUEUED, None, "waiting for a free slot")
     if state in ACTIVE:
-        return JobStatus("running", None, "" if state == "running" else state)
+        return JobStatus(RunState.RUNNING, None, "" if state == "running" else state)
     if state in ("exited", "dead"):
         info = (inspected or {}).get("State", {})
         code = info.get("ExitCode")
         if info.get("OOMKilled"):
-            return JobStatus("failed", code, "killed: out of memory (raise the profile's memory)")
+            return JobStatus(RunState.FAILED, code, "killed: out of memory (raise the profile's memory)")
         if state == "dead":
-            return JobStatus("failed", code, f"container is dead: {info.get('Error') or 'no reason given'}")
+            return JobStatus(RunState.FAILED, code, f"container is dead: {info.get('Error') or 'no reason given'}")
         if code == 0:
-            return JobStatus("finished", 0, "")
+            return JobStatus(RunState.FINISHED, 0, "")
         if code == 137:  # SIGKILL; Docker does not always set OOMKilled when the kernel's OOM killer acts
-            return JobStatus("failed", code, "killed by SIGKILL (exit 137), most likely out of memory "
+            return JobStatus(RunState.FAILED, code, "killed by SIGKILL (exit 137), most likely out of memory "
                              "(raise the profile's memory)")
-        return JobStatus("failed", code, info.get("Error") or f"worker exited {code}")
-    return JobStatus("running", None, f"unknown container state {state!r}")
+        return JobStatus(RunState.FAILED, code, info.get("Error") or f"worker exited {code}")
+    return JobStatus(RunState.RUNNING, None, f"unknown container state {state!r}")
 
 
 def to_start(containers: list[dict[str, Any]]) -> list[str]:

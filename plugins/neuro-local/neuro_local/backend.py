@@ -1,4 +1,6 @@
 """Runs ``neuro worker`` processes on this machine, ``--jobs`` at a time, with a live progress view.
+It reads progress from the run store and reports each worker's start and end to the core
+(``submission.reporter``), which records them.
 
 Ctrl-C is forwarded to the workers, which stop at their next summary, keep finished repetitions
 and checkpoint the rest (state ``interrupted``); the same command resumes them.
@@ -33,6 +35,13 @@ def _worker_pid(job: str, host: str) -> int | None:
     return int(parts[2]) if b"msc_neuro_cli" in cmdline and b"worker" in cmdline else None
 
 
+def _exit_status(code: int) -> JobStatus:
+    """How a worker process ended (the worker records its own end; this covers a crash)."""
+    if code == 0:
+        return JobStatus(RunState.FINISHED, 0)
+    return JobStatus(RunState.FAILED, code, f"worker exited with code {code}")
+
+
 class LocalBackend(Backend):
     description = "worker processes on this machine, --jobs at a time"
     blocking = True
@@ -58,7 +67,7 @@ class LocalBackend(Backend):
                 while pending or running:
                     while pending and len(running) < max(1, submission.jobs):
                         rid = pending.popleft()
-                        if store.read_state(RunId.parse(rid)).get("state") == "cancelled":
+                        if not submission.reporter.wanted(rid):
                             progress.advance(overall)  # cancelled before it started
                             continue
                         out, err = submission.log_paths[rid]
@@ -68,7 +77,7 @@ class LocalBackend(Backend):
                                                     stderr=fe, env=env, start_new_session=True)
                         running[rid] = proc
                         jobs[rid] = f"local:{os.uname().nodename}:{proc.pid}"
-                        store.update_state(RunId.parse(rid), state="queued", backend="local", job_id=jobs[rid])
+                        submission.reporter.started(rid, jobs[rid])
                         epochs = store.read_spec(RunId.parse(rid))["training"]["epochs"]
                         bars[rid] = progress.add_task(rid, total=epochs, info="starting")
                     for rid, proc in list(running.items()):
@@ -80,10 +89,7 @@ class LocalBackend(Backend):
                         progress.update(bars[rid], completed=state.get("epoch", 0), info=info)
                         if proc.poll() is not None:
                             del running[rid]
-                            final = store.read_state(RunId.parse(rid))
-                            if proc.returncode != 0 and final.get("state") not in ("failed", "interrupted", "cancelled"):
-                                store.update_state(RunId.parse(rid), state="failed", exit_code=proc.returncode,
-                                                   error=f"worker exited with code {proc.returncode}")
+                            submission.reporter.ended(rid, jobs[rid], _exit_status(proc.returncode))
                             progress.update(bars[rid], info=f"{store.read_state(RunId.parse(rid))['state']}")
                             progress.advance(overall)
                     time.sleep(0.2)
@@ -102,7 +108,7 @@ class LocalBackend(Backend):
     def poll(self, job_ids: list[str]) -> dict[str, JobStatus]:
         """Local jobs are alive while their process exists on this host."""
         host = os.uname().nodename
-        return {job: JobStatus("running") for job in job_ids if _worker_pid(job, host) is not None}
+        return {job: JobStatus(RunState.RUNNING) for job in job_ids if _worker_pid(job, host) is not None}
 
     def cancel(self, job_ids: list[str]) -> None:
         host = os.uname().nodename
