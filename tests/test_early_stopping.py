@@ -139,7 +139,7 @@ def test_interrupted_and_resumed_training_equals_uninterrupted():
     first = _trainer([0, 1])
     first.train(on_summary=lambda s: True)  # interrupt at the first summary (epoch 0)
     state = first.state()
-    assert "early_stopping" in state and first.epoch < 40
+    assert "early_stopping.best_loss" in state["arrays"] and first.epoch < 40
     resumed = _trainer([0, 1])
     resumed.load_state(state)
     resumed.train()
@@ -181,3 +181,13 @@ def test_worker_records_early_stopping_per_repetition(tmp_path, tiny_manifest):
         assert rep["curve"][-1]["epoch"] <= report["epochs_trained"] - 1
     state = json.loads((store / "runs/testfolder/tinyx0/state.json").read_text())
     assert state["state"] == "finished" and state["epoch"] == max(r["epochs"] for r in record["repetitions"])
+
+
+def test_min_lr_turns_a_decay_below_it_into_a_stop():
+    # learning rate 1e-3, factor 0.3: 3e-4 is allowed, 9e-5 would be below min_lr 2e-4
+    opts = EarlyStoppingOptions(patience=1, lr_decay_steps=3, lr_decay_factor=0.3, min_lr=2e-4)
+    es = EarlyStopping(opts, 1, learning_rate=1e-3)
+    for i, loss in enumerate([1.0, 2.0, 2.0, 2.0]):
+        es.check(i, np.array([loss]), [np.zeros((1, 2))])
+    assert es.decays[0] == 1 and es.stopped_epoch[0] == 2
+    assert es.lr_scale[0] == 0.0

@@ -147,7 +147,7 @@ def test_checkpoint_resume_equals_uninterrupted_training():
     resumed.train()
     for r in range(3):
         _assert_same(_replica(resumed, r), _replica(straight, r))
-    assert straight.state()["optimizer"]["step"] == resumed.state()["optimizer"]["step"]
+    assert straight.state()["meta"]["adam.step"] == resumed.state()["meta"]["adam.step"]
 
 
 def test_summaries_follow_schedule_and_report_correlations_of_predictions():

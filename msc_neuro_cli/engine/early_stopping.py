@@ -1,14 +1,17 @@
-"""Early stopping on a held-out part of the training set, per replica (off by default, as in the thesis pipeline).
+"""Early stopping on held-out rows, per replica (off by default, as in the thesis pipeline).
 
-Every ``check_every`` epochs each replica's data loss on the held-out rows is compared with its best
-so far. After ``patience`` checks without an improvement of at least ``min_delta`` the replica's
-learning rate is multiplied by ``lr_decay_factor`` (up to ``lr_decay_steps`` times, patience
-restarting each time); when no decay step is left the replica stops: its learning rate becomes 0
-while the other replicas go on, and training ends when every replica has stopped. With
-``restore_best`` each replica ends with the weights of its best check.
+The held-out rows are a fixed slice of the training set (the same rows for every replica), or a
+dataset's validation tier when it keeps one apart from the training rows. Every ``check_every``
+epochs each replica's monitored value on them (its data loss, or with ``monitor: correlation`` its
+mean per-neuron correlation) is compared with its best so far. After ``patience`` checks without
+an improvement of at least ``min_delta`` the replica's learning rate is multiplied by
+``lr_decay_factor`` (up to ``lr_decay_steps`` times and not below ``min_lr``, patience restarting
+each time); when no decay step is left the replica stops: its learning rate becomes 0 while the
+other replicas go on, and training ends when every replica has stopped. With ``restore_best``
+each replica ends with the weights of its best check.
 
-Each replica's decisions depend only on its own held-out loss, so results do not depend on how
-many repetitions train together. The held-out rows are the same for every replica (a fixed draw).
+Each replica's decisions depend only on its own monitored value, so results do not depend on how
+many repetitions train together.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from msc_neuro_cli.engine.training_schema import EARLY_STOPPING
 
 HOLDOUT_SEED = 20161  # fixed: the split must not depend on the repetitions' seeds
 
@@ -38,22 +43,30 @@ def check_epochs(epochs: int, every: int) -> list[int]:
     return marks
 
 
+_DEFAULT = {key: param.default for key, param in EARLY_STOPPING.items()}
+
+
 @dataclass
 class EarlyStoppingOptions:
-    validation_fraction: float = 0.1
-    patience: int = 5
-    check_every: int = 10
-    lr_decay_steps: int = 0
-    lr_decay_factor: float = 0.3
-    restore_best: bool = True
-    min_delta: float = 0.0
+    """The ``training.early_stopping`` keys (defaults from :mod:`.training_schema`)."""
+
+    validation_fraction: float = _DEFAULT["validation_fraction"]
+    patience: int = _DEFAULT["patience"]
+    check_every: int = _DEFAULT["check_every"]
+    lr_decay_steps: int = _DEFAULT["lr_decay_steps"]
+    lr_decay_factor: float = _DEFAULT["lr_decay_factor"]
+    restore_best: bool = _DEFAULT["restore_best"]
+    min_delta: float = _DEFAULT["min_delta"]
+    monitor: str = _DEFAULT["monitor"]
+    min_lr: float = _DEFAULT["min_lr"]
 
 
 class EarlyStopping:
     """Per-replica bookkeeping; the trainer supplies losses and weights, and applies the outcome."""
 
-    def __init__(self, options: EarlyStoppingOptions, replicas: int):
+    def __init__(self, options: EarlyStoppingOptions, replicas: int, learning_rate: float = 1.0):
         self.options = options
+        self.learning_rate = learning_rate  # min_lr is compared with learning_rate * lr_scale
         self.best_loss = np.full(replicas, np.inf)
         self.best_epoch = np.full(replicas, -1, np.int64)
         self.wait = np.zeros(replicas, np.int64)
@@ -84,6 +97,8 @@ class EarlyStopping:
         self.wait = np.where(improved, 0, self.wait + self.active)
         exhausted = self.active & (self.wait >= opt.patience)
         decay = exhausted & (self.decays < opt.lr_decay_steps)
+        if opt.min_lr > 0:  # a decay below min_lr stops the repetition instead
+            decay &= self.learning_rate * self.lr_scale * opt.lr_decay_factor >= opt.min_lr
         self.decays = self.decays + decay
         self.wait = np.where(decay, 0, self.wait)
         self.lr_scale = np.where(decay, self.lr_scale * opt.lr_decay_factor, self.lr_scale).astype(np.float32)
@@ -105,8 +120,10 @@ class EarlyStopping:
 
     def report(self, replica: int, epochs_run: int) -> dict:
         stopped = int(self.stopped_epoch[replica])
-        return {"best_epoch": int(self.best_epoch[replica]),
-                "best_held_out_loss": float(self.best_loss[replica]),
+        best = float(self.best_loss[replica])
+        monitored = ({"best_held_out_correlation": -best} if self.options.monitor == "correlation"
+                     else {"best_held_out_loss": best})
+        return {"best_epoch": int(self.best_epoch[replica]), **monitored,
                 "stopped_epoch": stopped if stopped >= 0 else None,
                 "epochs_trained": stopped + 1 if stopped >= 0 else epochs_run,
                 "lr_decays": int(self.decays[replica]),

@@ -21,8 +21,8 @@ Early stopping (held-out split, patience, restore-best) works as with Adam: a re
 stops moving; learning-rate decay steps have no meaning here and are refused. Dropout, batch
 norm and mixed precision are refused too (the line search needs one deterministic objective).
 
-Checkpoints carry the weights and the (s, y) history (as the ``m``/``v`` slots of the trainer
-state), so a resumed run continues the same iterations; replicas that had stopped become active
+Checkpoints carry the weights and the (s, y) history (named ``lbfgs.s.i``/``lbfgs.y.i``), so a
+resumed run continues the same iterations; replicas that had stopped become active
 again and stop at once unless a steepest-descent step still passes the Armijo test.
 """
 
@@ -36,6 +36,7 @@ import tensorflow as tf
 from msc_neuro_cli import errors
 from msc_neuro_cli.engine import model as model_ops
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer
+from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered
 
 MAX_PARAMETERS = 1_000_000  # per replica: history 2 m P floats (84 MB at m = 10) and full-batch steps
 BLOCK_ROWS = 1024           # most rows per block of the full-batch objective (bounds activation memory)
@@ -125,12 +126,17 @@ class LbfgsTrainer(ReplicatedTrainer):
     point is cached between epochs and recomputed when ``train`` starts (weights may have been set).
     """
 
+    @classmethod
+    def replica_bytes(cls, size, config) -> int:
+        """Full batch and a history of 2 m weight vectors (module function ``replica_bytes``)."""
+        return replica_bytes(size.n_weights, size.rows, size.in_features, size.widest_layer, config.lbfgs_memory)
+
     def __init__(self, layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
-                 train_mask=None, val_mask=None, neuron_mean=None):
+                 train_mask=None, val_mask=None, neuron_mean=None, held_out=None):
         self.n_parameters = check_model(layers, config)
         config = dataclasses.replace(config, replica_groups=1)
         super().__init__(layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
-                         train_mask, val_mask, neuron_mean)
+                         train_mask, val_mask, neuron_mean, held_out)
         self._sizes = [int(np.prod(v.shape[1:])) for v in self.variables]
         self._blocks = self._row_blocks()
         R, m, P = self.replicas, config.lbfgs_memory, self.n_parameters
@@ -298,34 +304,33 @@ class LbfgsTrainer(ReplicatedTrainer):
         parts = np.split(history.numpy(), np.cumsum(self._sizes)[:-1], axis=2)
         return [p.reshape(v.shape[0], p.shape[1], *v.shape[1:]) for p, v in zip(parts, self.variables)]
 
+    def _join_history(self, parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([a.reshape(a.shape[0], a.shape[1], -1) for a in parts], axis=2)
+
     def _set_lr_scale(self, scale: np.ndarray) -> None:
         """Early stopping's outcome: a replica whose scale is 0 has stopped and stops moving."""
         self.active.assign(self.active.numpy() & (np.asarray(scale) > 0.0))
 
     def state(self) -> dict:
-        """ReplicatedTrainer's layout; the optimizer's ``m``/``v`` hold the s/y history per weight."""
-        early = self.early_stopping
-        state = {"epoch": self.epoch, "weights": [v.numpy() for v in self.variables], "non_trainable": [],
-                 "optimizer": {"m": self._split_history(self.history_s),
-                               "v": self._split_history(self.history_y), "step": float(self.epoch),
-                               "lr_scale": early.lr_scale if early else np.ones(self.replicas, np.float32)}}
-        if early is not None:
-            state["early_stopping"] = early.state()
-        return state
+        """Named state: weights, the (s, y) history per weight and early stopping's bookkeeping."""
+        arrays = {**numbered("weights", (v.numpy() for v in self.variables)),
+                  **numbered("lbfgs.s", self._split_history(self.history_s)),
+                  **numbered("lbfgs.y", self._split_history(self.history_y))}
+        if self.early_stopping is not None:
+            arrays.update(prefixed("early_stopping", self.early_stopping.state()))
+        return {"epoch": self.epoch, "arrays": arrays, "meta": {}}
 
     def load_state(self, state: dict) -> None:
-        for var, value in zip(self.variables, state["weights"]):
-            var.assign(value)
+        arrays = state["arrays"]
+        self._load_weights(arrays)
         self.reset_history()
-        shape = tuple(self.history_s.shape)
-        opt = state.get("optimizer", {})
-        if opt.get("m") and len(opt["m"]) == len(self.variables):
-            flat = [np.concatenate([a.reshape(a.shape[0], a.shape[1], -1) for a in opt[k]], axis=2)
-                    for k in ("m", "v")]
-            if all(h.shape == shape for h in flat):  # else (another lbfgs_memory): start afresh
+        saved = [read_numbered(arrays, f"lbfgs.{k}") for k in ("s", "y")]
+        if all(len(h) == len(self.variables) for h in saved):
+            flat = [self._join_history(h) for h in saved]
+            if all(h.shape == tuple(self.history_s.shape) for h in flat):  # else another lbfgs_memory: afresh
                 self.history_s.assign(flat[0])
                 self.history_y.assign(flat[1])
-        if self.early_stopping is not None and state.get("early_stopping"):
-            self.early_stopping.load_state(state["early_stopping"])
+        self._load_early_stopping(arrays)
+        if self.early_stopping is not None:
             self._set_lr_scale(self.early_stopping.lr_scale)
         self.epoch = int(state["epoch"])

@@ -14,6 +14,8 @@ import warnings
 
 import tensorflow as tf
 
+from msc_neuro_cli.engine.training_schema import DEFAULT_BATCH_SIZE
+
 
 def cpu_cores() -> int:
     """Cores this process may use (respects taskset/cgroup affinity where the OS reports it)."""
@@ -102,7 +104,7 @@ def split_replicas(replicas: int, groups: int) -> list[tuple[int, int]]:
 
 
 def replica_bytes(n_weights: int, padded_rows: int, in_features: int, widest_layer: int,
-                  batch_size: int = 16, epochs_per_call: int = 100, predict_rows: int = 512) -> int:
+                  batch_size: int = DEFAULT_BATCH_SIZE, epochs_per_call: int = 100, predict_rows: int = 512) -> int:
     """Rough bytes one replica adds while training (float32 / int32 values).
 
     Weights, gradients and two Adam slots (4 copies), the minibatch order uploaded per compiled

@@ -16,37 +16,60 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.metrics.correlation import per_neuron_correlation
-from msc_neuro_cli.engine import placement
+from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
+from msc_neuro_cli.engine import placement, training_schema
+from msc_neuro_cli.errors import ManifestError
 from msc_neuro_cli.engine.early_stopping import EarlyStopping, EarlyStoppingOptions, check_epochs, holdout_split
 from msc_neuro_cli.engine.replica_group import ReplicaGroup, clone_layers
 from msc_neuro_cli.engine.shuffling import batch_layout, epoch_orders
+from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered, read_prefixed
 
 MAX_EPOCHS_PER_CALL = 100  # bounds the host->device index upload per compiled call
 
 
+_DEFAULT = {key: param.default for key, param in training_schema.TRAINING.items()}
+
+
 @dataclass
 class TrainingConfig:
-    epochs: int
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    summary_every: int = 100
-    partial_batch: str = "keep"
-    loss: str = "poisson"
-    xla: bool = True
-    correlation_nan_mode: str = "zero-NaNs"
-    optimizer: str = "adam"
-    lbfgs_memory: int = 10
-    precision: str = "float32"
-    early_stopping: dict | None = None
+    """The engine's settings: one field per key of :data:`training_schema.TRAINING` (defaults from
+    there), plus speed-only options. Build it from a spec with :meth:`from_spec`."""
+
+    epochs: int = _DEFAULT["epochs"]
+    batch_size: int = _DEFAULT["batch_size"]
+    learning_rate: float = _DEFAULT["learning_rate"]
+    beta1: float = _DEFAULT["beta1"]
+    beta2: float = _DEFAULT["beta2"]
+    epsilon: float = _DEFAULT["epsilon"]
+    summary_every: int = _DEFAULT["summary_every"]
+    partial_batch: str = _DEFAULT["partial_batch"]
+    loss: str = _DEFAULT["loss"]
+    replicas: int | str = _DEFAULT["replicas"]
+    xla: bool = _DEFAULT["xla"]
+    correlation_nan_mode: str = _DEFAULT["correlation_nan_mode"]
+    optimizer: str = _DEFAULT["optimizer"]
+    lbfgs_memory: int = _DEFAULT["lbfgs_memory"]
+    precision: str = _DEFAULT["precision"]
+    early_stopping: dict | None = _DEFAULT["early_stopping"]
     # Speed only (results do not depend on them): replica groups trained concurrently (None: one
     # per core on CPU, one on GPU); TensorFlow thread pools, applied only if TF has not started yet.
     replica_groups: int | None = None
     intra_op_threads: int | None = None
     inter_op_threads: int | None = None
+
+    @classmethod
+    def from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
+        """The config of a spec's ``training`` block: every key of the schema, none dropped
+        (a key the schema does not know is refused), defaults for keys the spec predates."""
+        unknown = sorted(set(training) - set(training_schema.TRAINING))
+        if unknown:
+            raise ManifestError(f"training.{unknown[0]}: not a training key of this neuro version "
+                                f"(known: {', '.join(training_schema.TRAINING)})")
+        values = training_schema.with_defaults(training, training_schema.TRAINING)
+        if values["early_stopping"] is not None:
+            values["early_stopping"] = training_schema.with_defaults(values["early_stopping"],
+                                                                     training_schema.EARLY_STOPPING)
+        return cls(**values, **speed_options)
 
 
 @dataclass
@@ -68,10 +91,21 @@ def summary_epochs(epochs: int, every: int) -> list[int]:
 
 
 class ReplicatedTrainer:
+    """Adam on in-memory minibatches (the ``adam`` entry of :mod:`.trainers`)."""
+
+    @classmethod
+    def replica_bytes(cls, size, config: TrainingConfig) -> int:
+        """Memory one replica adds (:func:`.placement.replica_bytes`); ``size`` a ModelSize."""
+        _, padded = batch_layout(size.rows, config.batch_size, config.partial_batch)
+        return placement.replica_bytes(size.n_weights, padded, size.in_features, size.widest_layer,
+                                       config.batch_size)
+
     def __init__(self, layers, loss_fn: Callable, config: TrainingConfig, seeds: list[int],
                  train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
                  train_mask: np.ndarray | None = None, val_mask: np.ndarray | None = None,
-                 neuron_mean: np.ndarray | None = None):
+                 neuron_mean: np.ndarray | None = None, held_out: tuple | None = None):
+        """``held_out``: (x, y, mask) of a validation tier kept apart from the training rows, which
+        early stopping then monitors instead of a held-out slice of the training rows."""
         placement.configure_threads(config.intra_op_threads, config.inter_op_threads)
         self.layers, self.loss_fn, self.config = layers, loss_fn, config
         self.seeds = list(seeds)
@@ -83,11 +117,14 @@ class ReplicatedTrainer:
         self.early_stopping: EarlyStopping | None = None
         if config.early_stopping:
             options = EarlyStoppingOptions(**config.early_stopping)
-            keep, held = holdout_split(len(train_x), options.validation_fraction)
-            self.held_out = (train_x[held], train_y[held], None if train_mask is None else train_mask[held])
-            train_x, train_y = train_x[keep], train_y[keep]
-            train_mask = None if train_mask is None else train_mask[keep]
-            self.early_stopping = EarlyStopping(options, self.replicas)
+            if held_out is not None:
+                self.held_out = held_out
+            else:
+                keep, held = holdout_split(len(train_x), options.validation_fraction)
+                self.held_out = (train_x[held], train_y[held], None if train_mask is None else train_mask[held])
+                train_x, train_y = train_x[keep], train_y[keep]
+                train_mask = None if train_mask is None else train_mask[keep]
+            self.early_stopping = EarlyStopping(options, self.replicas, config.learning_rate)
         self.n_rows = len(train_x)
         self.batches, self.padded_rows = batch_layout(self.n_rows, config.batch_size, config.partial_batch)
         self.val_x, self.val_y, self.val_mask = val_x, val_y, val_mask
@@ -199,10 +236,19 @@ class ReplicatedTrainer:
                             tf.constant(mask, tf.float32), self.data["neuron_mean"])
         return np.asarray(loss)
 
+    def held_out_correlation(self) -> np.ndarray:
+        """Each replica's mean per-neuron correlation (R,) on the held-out rows."""
+        x, y, mask = self.held_out
+        mode = self.config.correlation_nan_mode
+        return np.array([mean_correlation(per_neuron_correlation(y, p, mask, mode)) for p in self.predict(x)])
+
     def _check_held_out(self, epoch: int) -> None:
         self._pull()
         weights = [v.numpy() for v in self._all_variables()]
-        self.early_stopping.check(epoch, self.held_out_loss(), weights)
+        # EarlyStopping minimises: a correlation is monitored through its negative.
+        monitored = (-self.held_out_correlation() if self.early_stopping.options.monitor == "correlation"
+                     else self.held_out_loss())
+        self.early_stopping.check(epoch, monitored, weights)
         self._set_lr_scale(self.early_stopping.lr_scale)
 
     def _set_lr_scale(self, scale: np.ndarray) -> None:
@@ -230,32 +276,42 @@ class ReplicatedTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
+        """Named state (:mod:`.trainer_state`): weights, batch statistics, Adam's moments, step and
+        per-replica learning-rate factors, and early stopping's bookkeeping."""
         self._pull()
         opt = [group.optimizer.state() for group in self.groups]
-        joined = {slot: [np.concatenate(parts) for parts in zip(*(o[slot] for o in opt))]
-                  for slot in ("m", "v")}
-        state = {"epoch": self.epoch, "weights": [v.numpy() for v in self.variables],
-                 "non_trainable": [v.numpy() for layer in self.layers for v in layer.non_trainable_weights],
-                 "optimizer": {**joined, "step": opt[0]["step"],
-                               "lr_scale": np.concatenate([o["lr_scale"] for o in opt])}}
+        arrays = {**numbered("weights", (v.numpy() for v in self.variables)),
+                  **numbered("statistics", (v.numpy() for layer in self.layers for v in layer.non_trainable_weights)),
+                  "adam.lr_scale": np.concatenate([o["lr_scale"] for o in opt])}
+        for slot in ("m", "v"):
+            arrays.update(numbered(f"adam.{slot}", (np.concatenate(parts) for parts in zip(*(o[slot] for o in opt)))))
         if self.early_stopping is not None:
-            state["early_stopping"] = self.early_stopping.state()
-        return state
+            arrays.update(prefixed("early_stopping", self.early_stopping.state()))
+        return {"epoch": self.epoch, "arrays": arrays, "meta": {"adam.step": opt[0]["step"]}}
 
     def load_state(self, state: dict) -> None:
-        for var, value in zip(self.variables, state["weights"]):
-            var.assign(value)
-        statistics = [v for layer in self.layers for v in layer.non_trainable_weights]
-        for var, value in zip(statistics, state.get("non_trainable", [])):
-            var.assign(value)
-        self._push()
+        arrays = state["arrays"]
+        self._load_weights(arrays)
+        lr_scale = arrays.get("adam.lr_scale")
+        moments = {slot: read_numbered(arrays, f"adam.{slot}") for slot in ("m", "v")}
         for group in self.groups:
             group.optimizer.load_state({
-                "m": [m[group.start:group.stop] for m in state["optimizer"]["m"]],
-                "v": [v[group.start:group.stop] for v in state["optimizer"]["v"]],
-                "step": state["optimizer"]["step"],
-                "lr_scale": None if state["optimizer"].get("lr_scale") is None
-                else state["optimizer"]["lr_scale"][group.start:group.stop]})
-        if self.early_stopping is not None and state.get("early_stopping"):
-            self.early_stopping.load_state(state["early_stopping"])
+                "m": [m[group.start:group.stop] for m in moments["m"]],
+                "v": [v[group.start:group.stop] for v in moments["v"]],
+                "step": state["meta"]["adam.step"],
+                "lr_scale": None if lr_scale is None else lr_scale[group.start:group.stop]})
+        self._load_early_stopping(arrays)
         self.epoch = int(state["epoch"])
+
+    def _load_weights(self, arrays: dict) -> None:
+        for var, value in zip(self.variables, read_numbered(arrays, "weights")):
+            var.assign(value)
+        statistics = [v for layer in self.layers for v in layer.non_trainable_weights]
+        for var, value in zip(statistics, read_numbered(arrays, "statistics")):
+            var.assign(value)
+        self._push()
+
+    def _load_early_stopping(self, arrays: dict) -> None:
+        saved = read_prefixed(arrays, "early_stopping")
+        if self.early_stopping is not None and saved:
+            self.early_stopping.load_state(saved)

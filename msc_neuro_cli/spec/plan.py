@@ -15,46 +15,11 @@ from typing import Any
 
 from msc_neuro_cli import __version__
 from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
+from msc_neuro_cli.engine import training_schema as schema
 from msc_neuro_cli.errors import ManifestError, RegistryError
 from msc_neuro_cli.spec.manifest import Experiment, Where
 from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
 from msc_neuro_cli.store.run_store import RunId, check_component
-
-TRAINING_PARAMS: dict[str, Param] = {
-    "epochs": Param(int, 5000, "training epochs", minimum=1),
-    "batch_size": Param(int, 16, "minibatch size", minimum=1),
-    "learning_rate": Param(float, 1e-3, "Adam learning rate", minimum=0),
-    "beta1": Param(float, 0.9, "Adam beta1"),
-    "beta2": Param(float, 0.999, "Adam beta2"),
-    "epsilon": Param(float, 1e-8, "Adam epsilon"),
-    "summary_every": Param(int, 100, "log metrics every N epochs (the seed's epochs_summary)", minimum=1),
-    "partial_batch": Param(str, "keep", "last partial batch: keep (the seed's fork) or drop (upstream NDN3)",
-                           choices=("keep", "drop")),
-    "loss": Param(str, "poisson", "loss plugin name"),
-    "replicas": Param((int, str), "auto", "repetitions trained together: 'auto' or a number"),
-    "xla": Param(bool, True, "compile the training loop with XLA"),
-    "correlation_nan_mode": Param(str, "zero-NaNs", "NaN handling of per-neuron correlation",
-                                  choices=("zero-NaNs", "filter-NaNs", "filter-low-std-gold")),
-    "optimizer": Param(str, "adam", "adam (the seed's) or lbfgs (full-batch, for small models)",
-                       choices=("adam", "lbfgs")),
-    "lbfgs_memory": Param(int, 10, "L-BFGS: correction pairs kept (history size)", minimum=1),
-    "precision": Param(str, "float32", "float32, or mixed_bfloat16 (bfloat16 compute, float32 weights)",
-                       choices=("float32", "mixed_bfloat16")),
-    "early_stopping": Param(dict, None, "off (the seed) or {validation_fraction, patience, "
-                            "lr_decay_steps, lr_decay_factor, restore_best, check_every}"),
-}
-
-EARLY_STOPPING_PARAMS: dict[str, Param] = {
-    "validation_fraction": Param(float, 0.1, "fraction of the training rows held out to monitor",
-                                 minimum=0.0, maximum=0.9),
-    "patience": Param(int, 5, "checks without improvement before a decay step (or the stop)", minimum=1),
-    "check_every": Param(int, 10, "epochs between checks of the held-out loss", minimum=1),
-    "lr_decay_steps": Param(int, 0, "times the learning rate is multiplied by lr_decay_factor "
-                            "before a repetition stops", minimum=0),
-    "lr_decay_factor": Param(float, 0.3, "learning-rate factor of a decay step", minimum=0.0, maximum=1.0),
-    "restore_best": Param(bool, True, "end with the weights of the best check"),
-    "min_delta": Param(float, 0.0, "improvement of the held-out loss that counts", minimum=0.0),
-}
 
 _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _PART = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -157,18 +122,7 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
     preprocess = _with_params(PREPROCESS_PARAMS, _located(dataset.get("preprocess") or {}, exp.dataset.get("preprocess")),
                               dw.child(exp.dataset, "preprocess"))
 
-    tw = Where(w.file, getattr(exp.training, "line", w.line), f"{w.key}.training")
-    training = _with_params(TRAINING_PARAMS, _located(substitute(exp.training, values, tw), exp.training), tw)
-    _lookup(regs.components.losses, training["loss"], tw.child(exp.training, "loss"))
-    if training["early_stopping"] is not None:
-        given = training["early_stopping"]
-        ew = tw.child(exp.training, "early_stopping")
-        if not isinstance(given, dict):
-            raise ew.error("expected a mapping of early-stopping options")
-        training["early_stopping"] = _with_params(EARLY_STOPPING_PARAMS, given, ew)
-    if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
-            isinstance(training["replicas"], int) and training["replicas"] < 1:
-        raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")
+    training = _training(exp, values, regs)
 
     mw = Where(w.file, exp.model.line, f"{w.key}.model")
     model = []
@@ -205,6 +159,25 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
     hashed["model"] = [{"component": c["component"], "params": c["params"]} for c in model]
     spec["spec_hash"] = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return RunPlan(rid, name, values, exp.seeds, spec)
+
+
+def _training(exp: Experiment, values: dict, regs) -> dict:
+    """The run's training block: validated against the engine's schema, defaults filled in."""
+    w = exp.where
+    tw = Where(w.file, getattr(exp.training, "line", w.line), f"{w.key}.training")
+    training = _with_params(schema.TRAINING, _located(substitute(exp.training, values, tw), exp.training), tw)
+    _lookup(regs.components.losses, training["loss"], tw.child(exp.training, "loss"))
+    if training["early_stopping"] is not None:
+        given = training["early_stopping"]
+        ew = tw.child(exp.training, "early_stopping")
+        if not isinstance(given, dict):
+            raise ew.error("expected a mapping of early-stopping options")
+        resolved = _with_params(schema.EARLY_STOPPING, given, ew)
+        training["early_stopping"] = schema.frozen("early_stopping", resolved, schema.EARLY_STOPPING)
+    if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
+            isinstance(training["replicas"], int) and training["replicas"] < 1:
+        raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")
+    return training
 
 
 def _located(plain: dict, original: Any) -> dict:
