@@ -12,10 +12,10 @@ padding rules, stride 1 and no bias.
 How each is computed was chosen by measurement on a 2-core AVX-512 CPU (bench/bench_conv.py,
 docs/performance.md, "Convolutional cores on CPU"):
 - depthwise: TensorFlow's depthwise kernels per replica for the output and the input gradient;
-  the filter gradient, TensorFlow's slowest part (about 10x the forward), as a forward depthwise
-  convolution with the roles swapped (:func:`depthwise_filter_gradient`).
-- first layer: patches (im2col) times the filters, one batched product over replicas; the input
-  gradient (never needed for images) is not computed unless asked for.
+  the filter gradient, TensorFlow's slowest part (about 7x the forward), as forward depthwise
+  convolutions with the roles of image and filter swapped, one per row
+  (:func:`depthwise_filter_gradient`, about 5x faster).
+- first layer and full layers: TensorFlow's conv2d (oneDNN) per replica.
 - pointwise: one batched matrix product over replicas.
 """
 
@@ -57,14 +57,20 @@ def depthwise_filter_gradient(x, dy, k: int, padding: str):
 
         dw[i, j, c] = sum over b, h, w of xp[b, h + i, w + j, c] * dy[b, h, w, c]
 
-    (xp: x padded as the forward pass padded it) is itself a VALID depthwise convolution: of
-    xp laid out as one image with B*C channels, by dy as a (H', W') filter per channel, then a
-    sum over B. TensorFlow's forward kernel does that about 2x faster than its own filter gradient.
+    (xp: x padded as the forward pass padded it). For one row b that sum over (h, w) is itself a
+    VALID depthwise convolution: of the image xp[b] by dy[b] as an (H', W') filter per channel,
+    output k x k. TensorFlow's forward kernel computes it from the rows as they lie in memory (no
+    transposes), one small op per row, about 5x faster than TensorFlow's own filter gradient.
+    An unknown number of rows takes one op over all rows folded into channels (about 1.4x).
     """
     if _padding(padding) == "SAME":
         before, after = same_pads(k)
         x = tf.pad(x, [[0, 0], [before, after], [before, after], [0, 0]])
-    b, c = tf.shape(x)[0], x.shape[-1]
+    rows, c = x.shape[0], x.shape[-1]
+    if rows is not None:
+        return tf.add_n([tf.nn.depthwise_conv2d(x[b:b + 1], dy[b][..., None], ONES, "VALID")[0]
+                         for b in range(rows)])
+    b = tf.shape(x)[0]
     image = tf.transpose(x, [1, 2, 0, 3])                            # (Hp, Wp, B, C)
     image = tf.reshape(image, [1, tf.shape(image)[0], tf.shape(image)[1], b * c])
     filters = tf.transpose(dy, [1, 2, 0, 3])                        # (H', W', B, C)
@@ -108,22 +114,13 @@ def full_conv(x, w, padding: str = "same"):
 
 
 def first_conv(x, w, padding: str = "valid"):
-    """The core's first layer: patches of x (R, B, H, W, Cin) times w (R, k, k, Cin, Cout) flattened.
+    """The core's first layer: :func:`full_conv`, VALID by default (the field's core pads nothing).
 
-    Equals :func:`full_conv`; one batched product over replicas, fast for few input channels.
+    One oneDNN conv2d per replica; patches times filters (im2col, one batched product) measured
+    about 5x slower for 9 x 9 grey filters, a depthwise convolution with channel multiplier Cout
+    of the replicas folded into channels hits TensorFlow's slow depthwise filter gradient.
     """
-    x, w = tf.convert_to_tensor(x), tf.convert_to_tensor(w)
-    _check(x, w, 5, "first_conv")
-    r, kh, kw, cin, cout = w.shape
-    s = tf.shape(x)
-    images = tf.reshape(x, [-1, s[2], s[3], cin])
-    if _padding(padding) == "SAME":
-        (t, b), (left, right) = same_pads(kh), same_pads(kw)
-        images = tf.pad(images, [[0, 0], [t, b], [left, right], [0, 0]])
-    patches = tf.image.extract_patches(images, [1, kh, kw, 1], ONES, ONES, "VALID")  # (R*B, H', W', kh*kw*Cin)
-    p = tf.shape(patches)
-    y = tf.matmul(tf.reshape(patches, [r, -1, kh * kw * cin]), tf.reshape(w, [r, kh * kw * cin, cout]))
-    return tf.reshape(y, [r, s[1], p[1], p[2], cout])
+    return full_conv(x, w, padding)
 
 
 def pointwise_conv(x, w):

@@ -117,3 +117,15 @@ def test_bad_padding_and_mismatched_replicas_are_clear_errors():
         conv_ops.depthwise_conv(x, rand(R, 3, 3, 2), "full")
     with pytest.raises(conv_ops.ConvShapeError, match="replicas"):
         conv_ops.pointwise_conv(x, rand(R + 1, 2, 4))
+
+
+def test_filter_gradient_with_an_unknown_number_of_rows_equals_the_per_row_one():
+    """Traced with an unknown batch size the filter gradient takes its folded path."""
+    x, dy = rand(4, 7, 9, 3), rand(4, 7, 9, 3, seed=7)
+    spec = tf.TensorSpec([None, 7, 9, 3], tf.float32)
+    folded = tf.function(lambda a, b: conv_ops.depthwise_filter_gradient(a, b, 3, "same"),
+                         input_signature=[spec, spec])
+    np.testing.assert_allclose(folded(x, dy).numpy(), conv_ops.depthwise_filter_gradient(x, dy, 3, "same").numpy(),
+                               rtol=1e-4, atol=1e-4)
+    expected = tf.compat.v1.nn.depthwise_conv2d_native_backprop_filter(x, [3, 3, 3, 1], dy, [1, 1, 1, 1], "SAME")
+    np.testing.assert_allclose(folded(x, dy).numpy(), expected.numpy()[..., 0], rtol=1e-4, atol=1e-4)
