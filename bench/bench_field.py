@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -41,8 +40,6 @@ SIZES = {  # generate_static arguments
     "full": {"neurons": 1000, "n_train": 4472, "n_val": 522, "n_test": 100, "repeats": 10},
     "small": {"neurons": 100, "n_train": 600, "n_val": 100, "n_test": 20, "repeats": 10},
 }
-sys.path.insert(0, str(BENCH))
-from field_scores import test_scores  # noqa: E402
 
 
 def ensure_venv() -> Path:
@@ -81,7 +78,6 @@ def run_reference(python: Path, data: Path, epochs: int, out: Path) -> dict:
 
 def run_neuro(data: Path, epochs: int, store_root: Path) -> dict:
     """``lurz2021`` from experiments.yaml, one repetition, pointed at ``data``, trained in-process."""
-    from msc_neuro_cli.api import load_dataset
     from msc_neuro_cli.plugin_system.manager import registries
     from msc_neuro_cli.runs.worker import run_worker
     from msc_neuro_cli.spec.manifest import load_manifest
@@ -100,14 +96,12 @@ def run_neuro(data: Path, epochs: int, store_root: Path) -> dict:
         raise SystemExit("neuro's lurz2021 run failed (see above)")
     wall = time.perf_counter() - tick
     rep = json.loads((store.run_dir(plan.run_id) / "record.json").read_text())["repetitions"][0]
-    scores = {k: v for k, v in rep.items() if k.startswith("test_") and isinstance(v, float)}
-    if "test_correlation_to_average" not in scores:  # score the saved model on the test tier here
-        import keras
-
-        dataset = load_dataset(spec["dataset"])
-        model = keras.models.load_model(store.root / rep["model"])
-        pred = np.asarray(model.predict(dataset.test_x, batch_size=256, verbose=0))
-        scores = test_scores(pred, np.asarray(dataset.test_y), dataset.test_image_ids)
+    tier = rep.get("test")  # the record's test-tier scores (msc_neuro_cli/metrics/tier_scores.py)
+    if not tier:
+        raise SystemExit("neuro's record has no test-tier scores: is the dataset's test tier there?")
+    scores = {"test_correlation_to_average": tier["correlation"],
+              "test_single_trial_correlation": tier["single_trial_correlation"],
+              "test_fraction_of_oracle": tier.get("fraction_of_oracle") or float("nan")}
     return {"epochs": rep["epochs"], "seconds_total": rep["seconds"], "worker_seconds": wall,
             "seconds_per_epoch": rep["seconds"] / max(rep["epochs"], 1),
             "best_validation_correlation": rep.get("val_correlation"), **scores}
@@ -122,7 +116,8 @@ def describe(name: str, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=200, help="epoch cap for both (early stopping may end sooner)")
+    parser.add_argument("--epochs", type=int, default=200,
+                        help="epoch cap for both (early stopping may end sooner)")
     parser.add_argument("--size", choices=sorted(SIZES), default="full", help="dataset size (small: a quick check)")
     parser.add_argument("--data", type=Path, help="static dataset folder (default data/synthetic_static[_small])")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed")
@@ -131,7 +126,8 @@ def main() -> None:
     data = args.data or REPO / ("data/synthetic_static" if args.size == "full" else "data/synthetic_static_small")
     if args.data is None:
         ensure_dataset(data, args.size, args.seed)
-    ceiling = json.loads((data / "ground_truth.json").read_text())["ceiling"] if (data / "ground_truth.json").exists() else None
+    truth = data / "ground_truth.json"
+    ceiling = json.loads(truth.read_text())["ceiling"] if truth.exists() else None
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-field-") as tmp:

@@ -12,7 +12,9 @@ L1 0.0076 on the features, bias from the mean response); ELU + 1; Poisson loss s
 sqrt(n_train / batch); Adam 5e-3, batch 64; early stopping on the validation tier's correlation
 with learning-rate decay 0.3, patience 5, 3 decay steps, restore best. Images z-scored with the
 training tier's statistics, responses divided by each neuron's training-tier std. Channels-last
-memory format, 2 threads. Scores on the test tier are computed with numpy at the end.
+memory format, 2 threads. Scores on the test tier are computed with numpy at the end, defined as
+neuro's test-tier scores (msc_neuro_cli/metrics/tier_scores.py) for a model whose prediction is
+the same for every repeat of an image.
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ from neuralpredictors.layers.cores import Stacked2dCore  # noqa: E402
 from neuralpredictors.layers.readouts import FullGaussian2d  # noqa: E402
 from neuralpredictors.training import early_stopping  # noqa: E402
 
-from field_scores import correlations, test_scores  # noqa: E402  (bench/, this script's folder)
-
 
 def load(root: Path):
     tiers = np.load(root / "meta/trials/tiers.npy").astype(str)
@@ -52,6 +52,29 @@ def load(root: Path):
         images = images[:, None]
     responses = np.stack([np.load(root / f"data/responses/{t}.npy") for t in range(len(tiers))]).astype(np.float32)
     return tiers, image_ids, images, responses
+
+
+def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-column Pearson correlation (0 for a constant column)."""
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    norm = np.sqrt((a ** 2).sum(axis=0) * (b ** 2).sum(axis=0))
+    return np.where(norm > 0, (a * b).sum(axis=0) / np.where(norm > 0, norm, 1), 0.0)
+
+
+def test_scores(pred: np.ndarray, resp: np.ndarray, ids: np.ndarray) -> dict:
+    """Scores of single-trial predictions ``pred`` (trials, neurons) of responses ``resp`` whose
+    trials showed images ``ids`` (repeats share an id). Fraction of oracle: slope through the origin
+    of the single-trial correlation against the leave-one-out oracle correlation over neurons."""
+    groups = [np.flatnonzero(ids == u) for u in np.unique(ids)]
+    avg_pred = np.stack([pred[g].mean(axis=0) for g in groups])
+    avg_resp = np.stack([resp[g].mean(axis=0) for g in groups])
+    single = correlations(pred, resp)
+    loo = np.concatenate([(resp[g].sum(axis=0) - resp[g]) / (len(g) - 1) for g in groups])
+    oracle = correlations(loo, np.concatenate([resp[g] for g in groups]))
+    return {"test_correlation_to_average": float(correlations(avg_pred, avg_resp).mean()),
+            "test_single_trial_correlation": float(single.mean()),
+            "test_fraction_of_oracle": float((oracle * single).sum() / (oracle ** 2).sum())}
 
 
 def predict(model, x: torch.Tensor, batch: int = 256) -> np.ndarray:
