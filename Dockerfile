@@ -1,8 +1,9 @@
 # neuro CPU image: runs `neuro worker` (ENTRYPOINT neuro) with tensorflow-cpu, the project and every
-# plugin under plugins/. The base image is a build argument, so the same file builds on a machine
-# that can pull python:3.11-slim and on one that cannot (a locally made Debian 12 base, see
-# .ci/engines/docker.sh). BuildKit is required (RUN --mount). Behind a TLS-intercepting proxy, hand
-# pip the CA bundle as a build secret; it is used only while pip runs and is not kept in the image:
+# plugin under plugins/ but the optional ones in .dockerignore. The base image is a build argument,
+# so the same file builds on a machine that can pull python:3.11-slim and on one that cannot (a
+# locally made Debian 12 base, see .ci/engines/docker.sh). BuildKit is required (RUN --mount).
+# Behind a TLS-intercepting proxy, hand pip the CA bundle as a build secret; it is used only while
+# pip runs and is not kept in the image:
 #
 #   DOCKER_BUILDKIT=1 docker build -t neuro:cpu \
 #       [--build-arg BASE_IMAGE=neuro-base:bookworm] \
