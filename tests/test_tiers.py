@@ -128,3 +128,32 @@ def test_validate_checks_the_test_tier_and_side_arrays():
     data.train_behavior = np.zeros((3, 2), np.float32)
     with pytest.raises(DatasetError, match="train_behavior has shape"):
         validate(data, "dataset 'x'")
+
+
+def test_status_and_export_metrics_show_the_test_tier(tmp_path):
+    from rich.console import Console
+
+    from msc_neuro_cli.runs.results import metric_rows, summary_rows
+    from msc_neuro_cli.runs.status import print_status, record_scores
+
+    data = _tiered()
+    session = _train(data)
+    spec = {**_spec(), "experiment": "t", "folder": "f", "exp": "tx0", "run": 0, "hyperparameters": {},
+            "spec_hash": "0" * 16, "manifest": None, "dataset": {}}
+    store, rid = RunStore(tmp_path), RunId("f", "tx0", 0, "t")
+    store.write_spec(rid, spec)
+    records.record_group(store, rid, spec, data, session)
+    records.finish_run(store, rid, spec, 0.0)
+    record = store.read_record(rid)
+    reps = [record["repetitions"][j]["test"]["correlation"] for j in range(2)]
+    assert record["test"]["correlation"]["median"] == pytest.approx(float(np.median(reps)))
+    rows = metric_rows(store, [(rid, spec)])
+    assert [r["test_correlation"] for r in rows] == reps
+    assert summary_rows(store, [(rid, spec)])[0]["test_fraction_of_oracle_median"] is not None
+    scores = record_scores(record)
+    assert scores["test_correlation"] == record["test"]["correlation"]["median"]
+    console = Console(record=True, width=140)
+    print_status([{"run_id": str(rid), "name": "lnp", "state": "finished", "epoch": 30, "epochs": 30,
+                   "reps_done": 2, "reps_total": 2, "backend": "local", "job_id": None,
+                   "last_val_correlation": None, **scores}], console)
+    assert "test r" in console.export_text()

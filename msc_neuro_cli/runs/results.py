@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from msc_neuro_cli.metrics.correlation import summarise
 from msc_neuro_cli.metrics.scoring import PER_NEURON, SCORES, summarise_reps
+from msc_neuro_cli.metrics.tier_scores import TIER_METRICS, summarise_test
 from msc_neuro_cli.store.run_store import RunId, RunStore
 
 # per-neuron export: the neuron's noise ceilings next to its scores
@@ -46,7 +47,8 @@ def metric_rows(store: RunStore, runs: list[tuple[RunId, dict]], per_neuron: boo
                 rows.append({**base, "val_correlation": result["val_correlation"],
                              "train_correlation": result["train_correlation"],
                              "epochs": result["epochs"], "seconds": result["seconds"],
-                             **{k: scores.get(k) for k in SCORES}})
+                             **{k: scores.get(k) for k in SCORES},
+                             **{f"test_{k}": result["test"].get(k) for k in TIER_METRICS if "test" in result}})
     return rows
 
 
@@ -76,6 +78,7 @@ def summary_rows(store: RunStore, runs: list[tuple[RunId, dict]]) -> list[dict]:
                  "train_correlation": summarise(r["train_correlation"] for r in reps)}
         scored = summarise_reps(reps)
         stats.update({k: scored.get("scores", {}).get(k, {}) for k in SCORES})
+        stats.update({f"test_{k}": v for k, v in summarise_test(reps).get("test", {}).items()})
         for metric, values in stats.items():
             for q in ("median", "p90", "p10"):
                 value = values.get(q)

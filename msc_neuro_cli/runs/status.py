@@ -42,7 +42,8 @@ def record_scores(record: dict | None) -> dict:
         return value.get("median") if isinstance(value, dict) else None
     return {"val_correlation": median(record.get("val_correlation")),
             "fraction_of_ceiling": median(record.get("fraction_of_ceiling")),
-            "cc_norm": median((record.get("scores") or {}).get("cc_norm"))}
+            "cc_norm": median((record.get("scores") or {}).get("cc_norm")),
+            **{f"test_{k}": median(v) for k, v in (record.get("test") or {}).items()}}  # test tier, if any
 
 
 def _number(value, missing: str = "-") -> str:
@@ -59,7 +60,8 @@ def print_status(rows: list[dict], console: Console) -> None:
         table.add_column(col, overflow="fold", min_width=11)
     for col in ("state", "epoch", "reps") + (("backend", "job") if wide else ()):
         table.add_column(col, overflow="fold")
-    for col in ("val r", "r/ceiling"):
+    tiered = any(row.get("test_correlation") is not None for row in rows)  # a dataset with a test tier
+    for col in ("val r", "r/ceiling") + (("test r",) if tiered else ()):
         table.add_column(col, no_wrap=True, justify="right")
     for row in rows:
         colour = COLOURS.get(row["state"], "white")  # str keys match the RunState members
@@ -69,7 +71,8 @@ def print_status(rows: list[dict], console: Console) -> None:
         table.add_row(row["run_id"], row["name"], f"[{colour}]{row['state']}[/{colour}]",
                       f"{row['epoch']}/{row['epochs']}", f"{row['reps_done']}/{row['reps_total']}",
                       *where, _number(corr),
-                      _number(row.get("fraction_of_ceiling"), ""))  # --json also has cc_norm
+                      _number(row.get("fraction_of_ceiling"), ""),  # --json also has cc_norm
+                      *((_number(row.get("test_correlation"), ""),) if tiered else ()))
     console.print(table)
     for row in rows:
         if row["state"] in (RunState.FAILED, RunState.LOST) and row.get("error"):
