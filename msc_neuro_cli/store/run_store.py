@@ -148,7 +148,9 @@ class RunStore:
         """
         run_dir = self.run_dir(rid)
         run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        # flock needs no write access: a lock file another user created (the root CLI, for a
+        # container's worker) must still open
+        fd = os.open(run_dir / ".state.lock", os.O_RDONLY | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = self.read_state(rid)
