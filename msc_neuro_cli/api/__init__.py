@@ -27,7 +27,7 @@ from msc_neuro_cli.datasets.lazy_arrays import (H5Array, LazyArray, TransformedA
 # --- backends -------------------------------------------------------------------------------
 from msc_neuro_cli.runs.backend import (TERMINAL_STATES, Backend, JobReporter, JobStatus, RunState, Submission,
                                        memory_mib, memory_param)
-from msc_neuro_cli.runs.tracking import Tracker
+from msc_neuro_cli.runs.tracking import Tracker, flat_parameters
 from msc_neuro_cli.runs.worker_command import python_program, worker_argv
 # --- the run store --------------------------------------------------------------------------
 from msc_neuro_cli.store.fsutil import atomic_write_bytes, atomic_write_json, read_json
@@ -82,7 +82,7 @@ __all__ = [
     "Backend", "Submission", "JobStatus", "worker_argv", "python_program", "JobReporter", "RunState",
     "TERMINAL_STATES", "memory_mib", "memory_param",
     # experiment trackers
-    "Tracker",
+    "Tracker", "flat_parameters",
     # the run store
     "RunId", "RunStore", "LEDGER_NAME", "ledger_entries", "atomic_write_json", "atomic_write_bytes",
     "read_json", "versions", "load_manifest", "load_model",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from msc_neuro_cli.datasets.contract import Dataset, DatasetSource, preprocess, validate
+from msc_neuro_cli.runs.tracking import notify_trackers
 from msc_neuro_cli.testing import TINY_MANIFEST, make_plugin_dist, neuro, wait_for, write_tiny_dataset
 
 
@@ -143,6 +144,8 @@ def smoke_train(model, input_dims, n_neurons: int, seeds=(0, 1), epochs: int = 2
 __all__ = [
     # the CLI, data and installed plugins
     "neuro", "cli_main", "TINY_MANIFEST", "write_tiny_dataset", "make_plugin_dist", "wait_for",
+    # trackers
+    "notify_trackers",
     # datasets
     "check_dataset",
     # components

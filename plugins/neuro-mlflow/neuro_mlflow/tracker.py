@@ -22,9 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from msc_neuro_cli.runs.tracking import Tracker, flat_parameters
-from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
-from msc_neuro_cli.store.run_store import RunId, RunStore
+from msc_neuro_cli.api import RunId, RunStore, Tracker, atomic_write_json, flat_parameters, read_json
 
 MARKER = "mlflow.json"
 CURVES = ("val_correlation", "train_correlation", "loss")

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_neuro_cli.runs.tracking import notify_trackers
-from msc_neuro_cli.store.run_store import RunId, RunStore
-from msc_neuro_cli.testing import TINY_MANIFEST, neuro, write_tiny_dataset
+from msc_neuro_cli.api import RunId, RunStore
+from msc_neuro_cli.api.testing import TINY_MANIFEST, neuro, notify_trackers, write_tiny_dataset
 from neuro_mlflow.tracker import MARKER, run_parameters
 
 pytestmark = pytest.mark.slow
