@@ -157,3 +157,43 @@ def test_status_and_export_metrics_show_the_test_tier(tmp_path):
                    "reps_done": 2, "reps_total": 2, "backend": "local", "job_id": None,
                    "last_val_correlation": None, **scores}], console)
     assert "test r" in console.export_text()
+
+
+def _behaving(seed=1, rows=(240, 60)) -> Dataset:
+    """Images are noise; responses follow the first behaviour variable of the same trial."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for n in rows:
+        x = rng.normal(size=(n, SIDE * SIDE)).astype(np.float32)
+        b = rng.normal(size=(n, 3)).astype(np.float32)
+        rate = np.exp(0.8 * b[:, :1] + np.linspace(-0.5, 0.5, NEURONS)[None])
+        parts.append((x, rng.poisson(rate).astype(np.float32), b))
+    (tx, ty, tb), (vx, vy, vb) = parts
+    return Dataset(tx, ty, vx, vy, (SIDE, SIDE, 1), train_behavior=tb, val_behavior=vb)
+
+
+def test_behaviour_rows_reach_the_model_with_the_trials_of_the_batch():
+    data = _behaving()
+    spec = {"seeds": [0, 1], "name": "mod",
+            "training": {"epochs": 40, "batch_size": 16, "learning_rate": 2e-2, "summary_every": 40, "xla": False},
+            "model": [{"component": "normal", "params": {"units": "N"}, "where": "m[0]"},
+                      {"component": "behavior_modulator", "params": {"activation": "softplus"}, "where": "m[1]"}]}
+    session = training_session.build(spec, data, [0, 1])
+    assert set(session.side["train"]) == {"behavior"}
+    session.trainer.train()
+    val = session.trainer.summary(39, np.zeros(2)).val_correlation.mean(axis=1)
+    assert np.all(val > 0.3), val  # only the behaviour of the same trial explains the responses
+    shuffled = {"behavior": data.val_behavior[np.random.default_rng(0).permutation(len(data.val_x))]}
+    pred = session.trainer.predict(data.val_x, shuffled)
+    assert np.mean([np.corrcoef(pred[0][:, n], data.val_y[:, n])[0, 1] for n in range(NEURONS)]) < 0.2
+
+
+def test_a_model_reading_behaviour_refuses_a_dataset_without_it():
+    from msc_neuro_cli.engine.side_inputs import SideInputError
+
+    data = _tiered()
+    spec = {"seeds": [0], "name": "mod", "training": {"epochs": 2, "xla": False},
+            "model": [{"component": "normal", "params": {"units": "N"}, "where": "m[0]"},
+                      {"component": "behavior_modulator", "params": {}, "where": "m[1]"}]}
+    with pytest.raises(SideInputError, match="behavior_modulator.*'behavior'"):
+        training_session.build(spec, data, [0])

@@ -132,8 +132,11 @@ class LbfgsTrainer(ReplicatedTrainer):
         return replica_bytes(size.n_weights, size.rows, size.in_features, size.widest_layer, config.lbfgs_memory)
 
     def __init__(self, layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
-                 train_mask=None, val_mask=None, neuron_mean=None, held_out=None):
+                 train_mask=None, val_mask=None, neuron_mean=None, held_out=None, side=None):
         self.n_parameters = check_model(layers, config)
+        if side:
+            raise LbfgsUnsuitableError("training.optimizer lbfgs: the model reads behaviour or pupil rows "
+                                       f"({', '.join(sorted(side.get('train', {})))}); use optimizer adam")
         config = dataclasses.replace(config, replica_groups=1)
         super().__init__(layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
                          train_mask, val_mask, neuron_mean, held_out)

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.engine import batch_rows, xla_hints
+from msc_neuro_cli.engine import batch_rows, side_inputs, xla_hints
 from msc_neuro_cli.engine import model as model_ops
 from msc_neuro_cli.engine.optim import ReplicatedAdam
 
@@ -98,7 +98,10 @@ class ReplicaGroup:
             with tf.name_scope("minibatch"):
                 xb, yb = tf.gather(x, idx), tf.gather(y, idx)
                 mb = tf.broadcast_to(valid, tf.shape(yb)) if mask is None else tf.gather(mask, idx) * valid
-            loss = self._step(xb, yb, mb, valid[0, :, 0])
+                # Behaviour / pupil rows of the same trials, for components that read them (none: no work).
+                side = {name: tf.gather(rows, idx) for name, rows in self.data.get("side", {}).items()}
+            with side_inputs.published(side):
+                loss = self._step(xb, yb, mb, valid[0, :, 0])
             epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
             i += 1
         return epoch_loss / nb
@@ -111,18 +114,23 @@ class ReplicaGroup:
         self.forward_dtype = pred.dtype  # recorded while tracing: what the compiled loop computes in
         return pred if precision == "float32" else tf.cast(pred, tf.float32)
 
-    def _predict_rows(self, xb):
+    def _predict_rows(self, xb, side):
         xb = tf.broadcast_to(xb[None], (self.replicas, tf.shape(xb)[0], tf.shape(xb)[1]))
-        return self._forward(xb, training=False)
+        with side_inputs.published(side):
+            return self._forward(xb, training=False)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(replicas, rows, outputs); rows in fixed-size blocks so the function compiles once."""
+    def predict(self, x: np.ndarray, side: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """(replicas, rows, outputs); rows in fixed-size blocks so the function compiles once.
+        ``side``: behaviour / pupil rows of the same trials (name -> (rows, d)), if the model reads them."""
+        def padded(a, lo):
+            block = np.asarray(a[lo:lo + PREDICT_ROWS], np.float32)
+            pad = PREDICT_ROWS - len(block)
+            return np.concatenate([block, np.zeros((pad, *block.shape[1:]), np.float32)]) if pad else block
+
         outs = []
         for lo in range(0, len(x), PREDICT_ROWS):
-            block = x[lo:lo + PREDICT_ROWS]
-            pad = PREDICT_ROWS - len(block)
-            if pad:
-                block = np.concatenate([block, np.zeros((pad, x.shape[1]), x.dtype)])
-            out = self.predict_rows(tf.constant(block, tf.float32)).numpy()
-            outs.append(out[:, :PREDICT_ROWS - pad])
+            rows = min(PREDICT_ROWS, len(x) - lo)
+            blocks = {name: tf.constant(padded(a, lo)) for name, a in (side or {}).items()}
+            out = self.predict_rows(tf.constant(padded(x, lo)), blocks).numpy()
+            outs.append(out[:, :rows])
         return np.concatenate(outs, axis=1)

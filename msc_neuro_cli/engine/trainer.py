@@ -103,9 +103,12 @@ class ReplicatedTrainer:
     def __init__(self, layers, loss_fn: Callable, config: TrainingConfig, seeds: list[int],
                  train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
                  train_mask: np.ndarray | None = None, val_mask: np.ndarray | None = None,
-                 neuron_mean: np.ndarray | None = None, held_out: tuple | None = None):
+                 neuron_mean: np.ndarray | None = None, held_out: tuple | None = None,
+                 side: dict | None = None):
         """``held_out``: (x, y, mask) of a validation tier kept apart from the training rows, which
-        early stopping then monitors instead of a held-out slice of the training rows."""
+        early stopping then monitors instead of a held-out slice of the training rows. ``side``:
+        per-trial rows the model's components read (:mod:`.side_inputs`), by tier and variable:
+        {"train": {"behavior": (rows, k), ...}, "val": {...}}."""
         placement.configure_threads(config.intra_op_threads, config.inter_op_threads)
         self.layers, self.loss_fn, self.config = layers, loss_fn, config
         self.seeds = list(seeds)
@@ -114,17 +117,11 @@ class ReplicatedTrainer:
             raise ValueError(f"{len(self.seeds)} seeds for a model of {layers[0].replicas} replicas")
         if neuron_mean is None:  # the thesis pipeline: mean of each output over every row passed to train
             neuron_mean = np.concatenate([train_y, val_y]).mean(axis=0)
+        train_side, self.val_side = dict((side or {}).get("train", {})), dict((side or {}).get("val", {}))
         self.early_stopping: EarlyStopping | None = None
         if config.early_stopping:
-            options = EarlyStoppingOptions(**config.early_stopping)
-            if held_out is not None:
-                self.held_out = held_out
-            else:
-                keep, held = holdout_split(len(train_x), options.validation_fraction)
-                self.held_out = (train_x[held], train_y[held], None if train_mask is None else train_mask[held])
-                train_x, train_y = train_x[keep], train_y[keep]
-                train_mask = None if train_mask is None else train_mask[keep]
-            self.early_stopping = EarlyStopping(options, self.replicas, config.learning_rate)
+            train_x, train_y, train_mask, train_side = self._hold_out(held_out, train_x, train_y, train_mask,
+                                                                       train_side)
         self.n_rows = len(train_x)
         self.batches, self.padded_rows = batch_layout(self.n_rows, config.batch_size, config.partial_batch)
         self.val_x, self.val_y, self.val_mask = val_x, val_y, val_mask
@@ -135,7 +132,9 @@ class ReplicatedTrainer:
             # No mask: every output of every real row counts; only padding rows are masked out.
             "mask": None if train_mask is None else tf.constant(train_mask, tf.float32),
             "neuron_mean": tf.constant(neuron_mean, tf.float32),
+            "side": {name: tf.constant(rows, tf.float32) for name, rows in train_side.items()},
         }
+        self.train_side = train_side
         self.variables = [v for layer in layers for v in layer.trainable_variables]
         n_groups = config.replica_groups or placement.default_groups(self.replicas)
         bounds = placement.split_replicas(self.replicas, n_groups)
@@ -146,6 +145,20 @@ class ReplicatedTrainer:
         self._pool = ThreadPoolExecutor(len(self.groups)) if len(self.groups) > 1 else None
         self.epoch = 0  # epochs completed
         self._push()
+
+    def _hold_out(self, held_out, train_x, train_y, train_mask, train_side):
+        """Set up early stopping; the training rows (and side rows) left to train on."""
+        options = EarlyStoppingOptions(**self.config.early_stopping)
+        self.early_stopping = EarlyStopping(options, self.replicas, self.config.learning_rate)
+        if held_out is not None:  # a validation tier of its own: every training row trains
+            self.held_out, self.held_out_side = held_out, self.val_side
+            return train_x, train_y, train_mask, train_side
+        keep, held = holdout_split(len(train_x), options.validation_fraction)
+        rows = lambda a, which: None if a is None else a[which]  # noqa: E731
+        self.held_out = (train_x[held], train_y[held], rows(train_mask, held))
+        self.held_out_side = {name: a[held] for name, a in train_side.items()}
+        return (train_x[keep], train_y[keep], rows(train_mask, keep),
+                {name: a[keep] for name, a in train_side.items()})
 
     # ------------------------------------------------------------------ weights across groups
     def _push(self) -> None:
@@ -229,7 +242,7 @@ class ReplicatedTrainer:
     def held_out_loss(self) -> np.ndarray:
         """Each replica's data loss (R,) on the held-out rows (no penalty, no dropout)."""
         x, y, mask = self.held_out
-        pred = self.predict(x)
+        pred = self.predict(x, self.held_out_side)
         tiled = np.broadcast_to(y, pred.shape)
         mask = np.ones_like(pred) if mask is None else np.broadcast_to(mask, pred.shape)
         loss = self.loss_fn(tf.constant(tiled, tf.float32), tf.constant(pred, tf.float32),
@@ -240,7 +253,8 @@ class ReplicatedTrainer:
         """Each replica's mean per-neuron correlation (R,) on the held-out rows."""
         x, y, mask = self.held_out
         mode = self.config.correlation_nan_mode
-        return np.array([mean_correlation(per_neuron_correlation(y, p, mask, mode)) for p in self.predict(x)])
+        preds = self.predict(x, self.held_out_side)
+        return np.array([mean_correlation(per_neuron_correlation(y, p, mask, mode)) for p in preds])
 
     def _check_held_out(self, epoch: int) -> None:
         self._pull()
@@ -261,14 +275,15 @@ class ReplicatedTrainer:
             var.assign(value)
         self._push()
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Every replica's predictions (R, rows, neurons), from the compiled forward pass."""
-        return np.concatenate(self._map(lambda group: group.predict(x)))
+    def predict(self, x: np.ndarray, side: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Every replica's predictions (R, rows, neurons), from the compiled forward pass; ``side``
+        the same trials' behaviour / pupil rows when the model reads them."""
+        return np.concatenate(self._map(lambda group: group.predict(x, side)))
 
     def summary(self, epoch: int, loss: np.ndarray) -> Summary:
         mode = self.config.correlation_nan_mode
-        train_pred = self.predict(self.train_x_np)
-        val_pred = self.predict(self.val_x)
+        train_pred = self.predict(self.train_x_np, self.train_side)
+        val_pred = self.predict(self.val_x, self.val_side)
         train_corr = np.stack([per_neuron_correlation(self.train_y_np, p, self.train_mask_np, mode)
                                for p in train_pred])
         val_corr = np.stack([per_neuron_correlation(self.val_y, p, self.val_mask, mode) for p in val_pred])

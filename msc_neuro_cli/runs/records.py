@@ -31,21 +31,22 @@ def _export_model(store: RunStore, rid: RunId, spec: dict, session: Session, j: 
     return path
 
 
-def _test_tier(data: Dataset, trainer) -> list[dict] | None:
+def _test_tier(data: Dataset, session: Session) -> list[dict] | None:
     """Each replica's scores on the test tier, once, with its final (restored best) weights."""
     if not data.has_test_tier:
         return None
-    return [score_test_tier(data.test_y, pred, data.test_image_ids) for pred in trainer.predict(data.test_x)]
+    preds = session.trainer.predict(data.test_x, session.side.get("test"))
+    return [score_test_tier(data.test_y, pred, data.test_image_ids) for pred in preds]
 
 
 def record_group(store: RunStore, rid: RunId, spec: dict, data: Dataset, session: Session) -> None:
     """Models and result files of a trained group; its checkpoint is no longer needed."""
     trainer = session.trainer
     final = trainer.summary(trainer.epoch - 1, np.zeros(len(session.reps)))
-    scored = score_replicas(data, trainer.predict(data.val_x))  # noise-ceiling scores per replica
+    scored = score_replicas(data, trainer.predict(data.val_x, session.side.get("val")))  # noise-ceiling scores
     dataset_sha256 = data.checksum()  # once: a dataset on disk is read whole to hash it
     early = trainer.early_stopping
-    tested = _test_tier(data, trainer)
+    tested = _test_tier(data, session)
     for j, rep in enumerate(session.reps):
         path = _export_model(store, rid, spec, session, j, rep)
         store.write_rep(rid, rep, {

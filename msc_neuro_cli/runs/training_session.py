@@ -51,6 +51,7 @@ class Session:
     layers: list
     trainer: Any
     curves: dict[int, list[dict]] = field(default_factory=dict)
+    side: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # side_rows(): by tier and name
     seconds: float = 0.0
 
 
@@ -65,14 +66,29 @@ def build(spec: dict, data: Dataset, reps: list[int]) -> Session:
     config = TrainingConfig.from_spec(spec["training"], replica_groups=_thread_groups())
     entry = trainers.choose(spec["training"], data.is_lazy)
     layers = assemble(_component_specs(spec), data.input_dims, data.n_neurons, len(reps), comps)
-    # A validation tier of its own (the dataset keeps a test tier apart): early stopping watches it.
-    tiered = data.has_test_tier and config.early_stopping
-    extra = {"held_out": (data.val_x, data.val_y, data.val_mask)} if tiered else {}
+    side = side_rows(data, layers)
+    extra = {"side": side} if side else {}
+    if data.has_test_tier and config.early_stopping:  # a validation tier of its own: early stopping watches it
+        extra["held_out"] = (data.val_x, data.val_y, data.val_mask)
     trainer = entry.trainer_class()(layers, comps.losses.get(config.loss), config, seeds,
                                     data.train_x, data.train_y, data.val_x, data.val_y,
                                     data.train_mask, data.val_mask, **extra)
     trainer.initialise()
-    return Session(reps, seeds, entry, layers, trainer, {j: [] for j in range(len(reps))})
+    return Session(reps, seeds, entry, layers, trainer, {j: [] for j in range(len(reps))}, side=side)
+
+
+def side_rows(data: Dataset, layers) -> dict[str, dict[str, np.ndarray]]:
+    """The per-trial rows the model's components read (behaviour, pupil centre), by tier:
+    {"train": {"behavior": rows, ...}, "val": {...}, "test": {...}}; {} when none reads any."""
+    from msc_neuro_cli.engine import side_inputs
+
+    needs = side_inputs.required(layers)
+    if not needs:
+        return {}
+    fields = {side_inputs.BEHAVIOR: "behavior", side_inputs.PUPIL_CENTER: "pupil"}
+    side_inputs.check_available(layers, [n for n, f in fields.items() if getattr(data, f"train_{f}") is not None])
+    tiers = ("train", "val", "test") if data.has_test_tier else ("train", "val")
+    return {tier: {name: getattr(data, f"{tier}_{fields[name]}") for name in needs} for tier in tiers}
 
 
 def replicas_per_round(spec: dict, data: Dataset, n_todo: int) -> int:
