@@ -9,7 +9,8 @@
 
 ``MLFLOW_TRACKING_URI`` chooses the tracking server or store; without it runs go to a SQLite
 store in the run store (``STORE/mlflow/mlflow.db``, artifacts in ``STORE/mlflow/artifacts``).
-The MLflow run ids are kept in the run's folder (``mlflow.json``), so a run is logged once.
+The MLflow run ids are kept in the run's folder (``mlflow.json``), so a run is logged once;
+``neuro mlflow sync`` logs finished runs the worker did not (see :mod:`neuro_mlflow.commands`).
 """
 
 from __future__ import annotations
@@ -90,23 +91,32 @@ def _finite(value: Any) -> bool:
 
 class MlflowTracker(Tracker):
     def run_finished(self, store: RunStore, run_id: RunId, record: dict[str, Any]) -> None:
-        marker = store.run_dir(run_id) / MARKER
-        uri = tracking_uri(store)
-        if marker.exists():
-            logged = read_json(marker)
-            if logged.get("tracking_uri") == uri and logged.get("finished") == record.get("finished"):
-                return  # this record is already in MLflow
+        self.log_run(store, run_id, record)
+
+    def log_run(self, store: RunStore, run_id: RunId, record: dict[str, Any], report: Path | None = None) -> str:
+        """Log the run unless this record already is in this tracking store; attach ``report`` (a
+        folder, e.g. from ``neuro report``) as the parent run's ``report/`` artifacts. Returns the
+        parent run's id."""
         from mlflow import MlflowClient
 
+        marker = store.run_dir(run_id) / MARKER
+        uri = tracking_uri(store)
         client = MlflowClient(tracking_uri=uri)
-        with _store_lock(store):
-            experiment_id = self._experiment(client, store, record["experiment"])
-        parent = self._parent_run(client, experiment_id, store, run_id, record)
-        children = [self._repetition_run(client, experiment_id, parent, store, run_id, record, rep)
-                    for rep in record["repetitions"]]
-        client.set_terminated(parent)
-        atomic_write_json(marker, {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": parent,
-                                   "repetition_run_ids": children, "finished": record.get("finished")})
+        logged = read_json(marker) if marker.exists() else {}
+        if logged.get("tracking_uri") == uri and logged.get("finished") == record.get("finished"):
+            parent = logged["run_id"]  # this record is already in MLflow
+        else:
+            with _store_lock(store):
+                experiment_id = self._experiment(client, store, record["experiment"])
+            parent = self._parent_run(client, experiment_id, store, run_id, record)
+            children = [self._repetition_run(client, experiment_id, parent, store, run_id, record, rep)
+                        for rep in record["repetitions"]]
+            client.set_terminated(parent)
+            atomic_write_json(marker, {"tracking_uri": uri, "experiment_id": experiment_id, "run_id": parent,
+                                       "repetition_run_ids": children, "finished": record.get("finished")})
+        if report is not None:
+            client.log_artifacts(parent, str(report), "report")
+        return parent
 
     @staticmethod
     def _experiment(client, store: RunStore, name: str) -> str:
@@ -114,7 +124,7 @@ class MlflowTracker(Tracker):
         if found is not None:
             return found.experiment_id
         # A local store keeps its artifacts beside its database; a server decides for itself.
-        local = "MLFLOW_TRACKING_URI" not in os.environ
+        local = not os.environ.get("MLFLOW_TRACKING_URI")
         location = (local_folder(store) / "artifacts").as_uri() if local else None
         return client.create_experiment(name, artifact_location=location)
 

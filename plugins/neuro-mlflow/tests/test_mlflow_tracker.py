@@ -130,18 +130,32 @@ def test_run_and_repetitions_read_back_through_mlflow(server, trained, monkeypat
         assert events and all(Path(a.path).name.startswith("events.out.tfevents") for a in events)
 
 
-def test_local_store_by_default(tmp_path, trained, monkeypatch):
-    """Without MLFLOW_TRACKING_URI the run goes to a SQLite store inside the run store."""
+def test_sync_to_the_local_store_by_default_with_a_report(tmp_path, trained):
+    """``neuro mlflow sync`` logs runs the worker did not; without MLFLOW_TRACKING_URI they go to a
+    SQLite store inside the run store. Syncing again logs nothing twice but attaches the report."""
     from mlflow import MlflowClient
 
     store, rid = trained
     copy = RunStore(tmp_path / "store")
     shutil.copytree(store.root, copy.root)
     (copy.run_dir(rid) / MARKER).unlink()
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("NEURO_TRACKERS", "mlflow")
-    assert notify_trackers(copy, rid, copy.read_record(rid)) == []
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "index.html").write_text("<html>tiny</html>")
+    env = {"MLFLOW_TRACKING_URI": ""}
+    first = neuro("mlflow", "sync", "tiny", "--store", str(copy.root), cwd=tmp_path, env=env, check=True)
+    again = neuro("mlflow", "sync", str(rid), "--store", str(copy.root), "--report", str(report), cwd=tmp_path,
+                  env=env, check=True)
+    assert first.stdout == again.stdout == f"{rid}\t{json.loads((copy.run_dir(rid) / MARKER).read_text())['run_id']}\n"
+
     client = MlflowClient(tracking_uri=f"sqlite:///{copy.root / 'mlflow' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny")
     assert experiment.artifact_location == (copy.root / "mlflow" / "artifacts").as_uri()
-    assert len(client.search_runs([experiment.experiment_id])) == 3  # the run and its two repetitions
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 3  # the run and its two repetitions, once
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id)) == ["record.json", "report"]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id, "report")] == ["report/index.html"]
+
+    unknown = neuro("mlflow", "sync", "nosuch", "--store", str(copy.root), cwd=tmp_path, env=env)
+    assert unknown.returncode == 2 and "no finished runs of nosuch" in unknown.stderr
