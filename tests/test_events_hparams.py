@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from msc_neuro_cli.store.events import CORRELATION_TAG, HPARAMS_METRICS, LOSS_TAG, ScalarWriter
+from msc_neuro_cli.store.events import CORRELATION_TAG, HPARAMS_METRICS, LOSS_TAG, ScalarWriter, write_hparams
 
 
 def _write_repetition(base, values, trial_id, val_curve, loss_curve):
@@ -18,9 +18,7 @@ def _write_repetition(base, values, trial_id, val_curve, loss_curve):
         train.scalar(LOSS_TAG, loss, epoch)
     train.close()
     test.close()
-    writer = ScalarWriter(base)
-    writer.hparams(values, trial_id=trial_id)
-    writer.close()
+    write_hparams(base, values, trial_id)
 
 
 def _session_groups(logdir):

@@ -54,3 +54,13 @@ class ScalarWriter:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def write_hparams(logdir: Path, values: dict[str, bool | int | float | str], trial_id: str | None = None,
+                  metrics: Mapping[str, tuple[str, str]] = HPARAMS_METRICS) -> None:
+    """A repetition's hparams summary in its own event file under ``logdir`` (its ``summaries/``)."""
+    writer = ScalarWriter(logdir)
+    try:
+        writer.hparams(values, metrics, trial_id)
+    finally:
+        writer.close()
