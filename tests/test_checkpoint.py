@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.runs.checkpoint import load_checkpoint, save_checkpoint
+from msc_neuro_cli.runs.checkpoint import load_checkpoint, previous_path, read_checkpoint, save_checkpoint
 
 
 def test_named_arrays_and_meta_round_trip(tmp_path):
@@ -29,10 +29,43 @@ def test_object_arrays_and_garbage_are_refused(tmp_path):
     path = tmp_path / "c.npz"
     np.savez(path, **{"weights.0": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(StoreError, match="unreadable checkpoint"):
-        load_checkpoint(path)
+        read_checkpoint(path)
     path.write_bytes(b"not a zip")
-    with pytest.raises(StoreError, match="unreadable checkpoint"):
-        load_checkpoint(path)
+    with pytest.raises(StoreError, match=f"{path}: unreadable checkpoint"):
+        read_checkpoint(path)
+    assert load_checkpoint(path) is None  # nothing to fall back to: a fresh start
+
+
+def _save(path, epoch):
+    save_checkpoint(path, {"weights.0": np.full(3, float(epoch))}, {"epoch": epoch})
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, 1)
+    _save(path, 2)
+    assert read_checkpoint(previous_path(path))[1]["epoch"] == 1  # the one replaced is kept
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])                        # a truncated write
+    arrays, meta = load_checkpoint(path)
+    assert meta["epoch"] == 1 and arrays["weights.0"].tolist() == [1.0, 1.0, 1.0]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "previous checkpoint" in err
+
+
+def test_checksum_catches_changed_array_bytes(tmp_path, capsys):
+    path = tmp_path / "checkpoint.npz"
+    _save(path, 1)
+    arrays, meta = read_checkpoint(path)
+    # a checkpoint whose arrays differ from the checksum it carries (bytes flipped on disk)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{"weights.0": arrays["weights.0"] + 1,
+                        "__meta__": np.frombuffer(json.dumps({**meta, "sha256": "0" * 64}).encode(), np.uint8)})
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(StoreError, match="checksum"):
+        read_checkpoint(path)
+    assert load_checkpoint(path) is None
+    assert "starting the repetitions afresh" in capsys.readouterr().err
 
 
 def test_checkpoint_of_the_first_layout_is_read_with_names(tmp_path):

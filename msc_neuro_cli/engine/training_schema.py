@@ -13,18 +13,40 @@ runs that do not use them stay what they were. ``python -m msc_neuro_cli.engine.
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
 from msc_neuro_cli.plugin_system.params import Param
 
+class Bounds:
+    """A float key's check: finite (no ``.nan``/``.inf``) and within its bounds; ``text`` is what
+    the docs' "allowed" column says (empty when the Param's minimum/maximum already say it)."""
+
+    def __init__(self, low: float | None = None, high: float | None = None, low_open: bool = False,
+                 high_open: bool = False, text: str = ""):
+        self.low, self.high, self.low_open, self.high_open, self.text = low, high, low_open, high_open, text
+
+    def __call__(self, value: float) -> str | None:
+        if not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low) or \
+                self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return f"must be {self.text}, got {value!r}"
+        return None
+
+
+FINITE = Bounds()  # for keys whose minimum/maximum are the Param's own
+POSITIVE = Bounds(0.0, low_open=True, text="> 0")
+BETA = Bounds(0.0, 1.0, high_open=True, text=">= 0, < 1")
+
 TRAINING: dict[str, Param] = {
     "epochs": Param(int, 5000, "training epochs (L-BFGS: iterations)", minimum=1),
     "batch_size": Param(int, 16, "minibatch size", minimum=1),
-    "learning_rate": Param(float, 1e-3, "Adam learning rate", minimum=0),
-    "beta1": Param(float, 0.9, "Adam beta1 (NDN3's default)"),
-    "beta2": Param(float, 0.999, "Adam beta2 (NDN3's default)"),
-    "epsilon": Param(float, 1e-8, "Adam epsilon (NDN3's default)"),
+    "learning_rate": Param(float, 1e-3, "Adam learning rate", check=POSITIVE),
+    "beta1": Param(float, 0.9, "Adam beta1 (NDN3's default)", check=BETA),
+    "beta2": Param(float, 0.999, "Adam beta2 (NDN3's default)", check=BETA),
+    "epsilon": Param(float, 1e-8, "Adam epsilon (NDN3's default)", check=POSITIVE),
     "summary_every": Param(int, 100, "metrics at epoch 0, every epoch with epoch % N == N - 1 "
                            "(the thesis pipeline's schedule) and the last", minimum=1),
     "partial_batch": Param(str, "keep", "last partial batch: keep, ceil(N/batch) batches (the thesis "
@@ -47,18 +69,20 @@ TRAINING: dict[str, Param] = {
 EARLY_STOPPING: dict[str, Param] = {
     "validation_fraction": Param(float, 0.1, "fraction of the training rows held out to monitor "
                                  "(datasets with a validation tier monitor that tier instead)",
-                                 minimum=0.0, maximum=0.9),
+                                 minimum=0.0, maximum=0.9, check=FINITE),
     "patience": Param(int, 5, "checks without improvement before a decay step (or the stop)", minimum=1),
     "check_every": Param(int, 10, "epochs between checks of the monitored value", minimum=1),
     "lr_decay_steps": Param(int, 0, "times the learning rate is multiplied by lr_decay_factor "
                             "before a repetition stops", minimum=0),
-    "lr_decay_factor": Param(float, 0.3, "learning-rate factor of a decay step", minimum=0.0, maximum=1.0),
+    "lr_decay_factor": Param(float, 0.3, "learning-rate factor of a decay step", minimum=0.0, maximum=1.0,
+                             check=FINITE),
     "restore_best": Param(bool, True, "end with the weights of the best check"),
-    "min_delta": Param(float, 0.0, "improvement of the monitored value that counts", minimum=0.0),
+    "min_delta": Param(float, 0.0, "improvement of the monitored value that counts", minimum=0.0,
+                       check=FINITE),
     "monitor": Param(str, "loss", "loss: the held-out data loss (lower is better); correlation: the "
                      "mean per-neuron correlation (higher is better)", choices=("loss", "correlation")),
     "min_lr": Param(float, 0.0, "a decay step that would take the learning rate below this stops "
-                    "the repetition instead", minimum=0.0),
+                    "the repetition instead", minimum=0.0, check=FINITE),
 }
 
 # (block, key) pairs written into a spec only when set away from their default (module doc).
@@ -98,7 +122,7 @@ def _allowed(param: Param) -> str:
         return ", ".join(f"`{c}`" for c in param.choices)
     low = "" if param.minimum is None else f">= {param.minimum:g}"
     high = "" if param.maximum is None else f"<= {param.maximum:g}"
-    return ", ".join(p for p in (low, high) if p)
+    return ", ".join(p for p in (low, high, getattr(param.check, "text", "")) if p)
 
 
 def markdown_table(block: dict[str, Param]) -> str:

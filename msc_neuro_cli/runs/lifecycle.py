@@ -213,12 +213,13 @@ def engine_key(state: dict[str, Any]) -> tuple:
     return (state.get("backend"), state.get("backend_plugin"), repr(sorted((state.get("profile") or {}).items())))
 
 
-def current_states(store, rids, regs) -> dict[str, dict[str, Any]]:
+def current_states(store, rids, regs, stored: dict[str, dict] | None = None) -> dict[str, dict[str, Any]]:
     """Each run's effective state, with one batched query per engine configuration. Job ends the
-    engines report (failed, cancelled) are recorded in the store, since an engine may forget them."""
+    engines report (failed, cancelled) are recorded in the store, since an engine may forget them.
+    ``stored``: the states already read, by run id text (read here otherwise)."""
     from msc_neuro_cli.errors import NeuroError
 
-    states = {str(rid): store.read_state(rid) for rid in rids}
+    states = {str(rid): (stored or {}).get(str(rid)) or store.read_state(rid) for rid in rids}
     rid_of = {str(rid): rid for rid in rids}
     groups: dict[tuple, list[str]] = {}
     for key, state in states.items():

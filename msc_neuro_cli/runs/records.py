@@ -13,6 +13,7 @@ from msc_neuro_cli.datasets.contract import Dataset
 from msc_neuro_cli.metrics.correlation import mean_correlation, summarise
 from msc_neuro_cli.metrics.scoring import score_replicas, summarise_reps
 from msc_neuro_cli.metrics.tier_scores import score_test_tier, summarise_test
+from msc_neuro_cli.runs.checkpoint import remove_checkpoints
 from msc_neuro_cli.runs.lifecycle import RunState
 from msc_neuro_cli.runs.training_session import Session
 from msc_neuro_cli.store import ledger
@@ -48,6 +49,8 @@ def record_group(store: RunStore, rid: RunId, spec: dict, data: Dataset, session
     early = trainer.early_stopping
     tested = _test_tier(data, session)
     for j, rep in enumerate(session.reps):
+        if j in session.diverged:
+            continue  # no result: the run fails (worker), and a rerun trains it again
         path = _export_model(store, rid, spec, session, j, rep)
         store.write_rep(rid, rep, {
             "rep": rep, "seed": session.seeds[j], "epochs": trainer.epoch, "seconds": session.seconds,
@@ -61,7 +64,7 @@ def record_group(store: RunStore, rid: RunId, spec: dict, data: Dataset, session
             "curve": session.curves[j], "model": str(path.relative_to(store.root)), **scored[j],
             **({"test": tested[j]} if tested else {}),
         })
-    store.checkpoint_path(rid).unlink(missing_ok=True)
+    remove_checkpoints(store.checkpoint_path(rid))
     store.update_state(rid, reps_done=len(store.finished_reps(rid)))
 
 

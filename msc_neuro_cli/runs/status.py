@@ -8,29 +8,66 @@ from rich.console import Console
 from rich.table import Table
 
 from msc_neuro_cli.runs.lifecycle import RunState, current_states, state_of
-from msc_neuro_cli.runs.results import selected_runs
+from msc_neuro_cli.errors import StoreError
 from msc_neuro_cli.store.run_store import RunStore
 
+CORRUPT = "corrupt"  # a row, not a RunState: the run's files could not be read (error names the file)
+
 COLOURS = {RunState.FINISHED: "green", RunState.FAILED: "red", RunState.LOST: "red", RunState.RUNNING: "cyan",
-           RunState.QUEUED: "blue", RunState.INTERRUPTED: "yellow", RunState.CANCELLED: "yellow"}
+           RunState.QUEUED: "blue", RunState.INTERRUPTED: "yellow", RunState.CANCELLED: "yellow",
+           CORRUPT: "red"}
 
 
 def collect_status(store_path: Path, experiments, regs) -> list[dict]:
+    """One row per stored run. A run whose files cannot be read is a ``corrupt`` row naming the
+    file (its error), and the others are listed as usual."""
     store = RunStore(store_path)
-    runs = selected_runs(store, experiments)
-    states = current_states(store, [rid for rid, _ in runs], regs)
+    wanted = set(experiments or [])
+    runs, stored, corrupt = [], {}, []
+    for rid in store.run_ids():
+        try:
+            spec = store.read_spec(rid)
+            if wanted and spec["experiment"] not in wanted:
+                continue
+            stored[str(rid)] = store.read_state(rid)
+            state_of(stored[str(rid)])  # an unknown state is damage too
+            runs.append((rid, spec))
+        except StoreError as exc:
+            corrupt.append(_corrupt_row(rid, exc))
+    runs.sort(key=lambda item: (item[1]["experiment"], item[1]["run"]))
+    states = current_states(store, [rid for rid, _ in runs], regs, stored)
     rows = []
     for rid, spec in runs:
-        state = states[str(rid)]
-        record = store.read_record(rid) if state_of(state) == RunState.FINISHED else None
-        rows.append({"run_id": str(rid), "experiment": spec["experiment"], "name": spec["name"],
-                     "state": state_of(state).value, "epoch": state.get("epoch", 0),
-                     "epochs": spec["training"]["epochs"], "reps_done": len(store.finished_reps(rid)),
-                     "reps_total": len(spec["seeds"]), "backend": state.get("backend"),
-                     "job_id": state.get("job_id"), "last_val_correlation": state.get("last_val_correlation"),
-                     "exit_code": state.get("exit_code"), "error": state.get("error"),
-                     **record_scores(record)})
-    return rows
+        try:
+            rows.append(_row(store, rid, spec, states[str(rid)]))
+        except StoreError as exc:
+            rows.append(_corrupt_row(rid, exc))
+    return rows + corrupt
+
+
+def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
+    finished = state_of(state) == RunState.FINISHED
+    # the worker keeps a finished run's scores and repetition count in its state (fast); older
+    # runs have only their record and result files
+    scores = state.get("scores") if finished else None
+    if finished and scores is None:
+        scores = record_scores(store.read_record(rid))
+    reps_done = state.get("reps_done")
+    if reps_done is None:
+        reps_done = len(store.finished_reps(rid))
+    return {"run_id": str(rid), "experiment": spec["experiment"], "name": spec["name"],
+            "state": state_of(state).value, "epoch": state.get("epoch", 0),
+            "epochs": spec["training"]["epochs"], "reps_done": reps_done,
+            "reps_total": len(spec["seeds"]), "backend": state.get("backend"),
+            "job_id": state.get("job_id"), "last_val_correlation": state.get("last_val_correlation"),
+            "exit_code": state.get("exit_code"), "error": state.get("error"),
+            **(scores or record_scores(None))}
+
+
+def _corrupt_row(rid, exc: StoreError) -> dict:
+    return {"run_id": str(rid), "experiment": None, "name": "-", "state": CORRUPT, "epoch": 0, "epochs": 0,
+            "reps_done": 0, "reps_total": 0, "backend": None, "job_id": None, "last_val_correlation": None,
+            "exit_code": None, "error": str(exc), **record_scores(None)}
 
 
 def record_scores(record: dict | None) -> dict:
@@ -75,5 +112,5 @@ def print_status(rows: list[dict], console: Console) -> None:
                       *((_number(row.get("test_correlation"), ""),) if tiered else ()))
     console.print(table)
     for row in rows:
-        if row["state"] in (RunState.FAILED, RunState.LOST) and row.get("error"):
+        if row["state"] in (RunState.FAILED, RunState.LOST, CORRUPT) and row.get("error"):
             console.print(f"[red]{row['run_id']}[/red]: {row['error']}")

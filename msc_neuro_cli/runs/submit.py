@@ -11,6 +11,7 @@ from rich.table import Table
 from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.runs import lifecycle
 from msc_neuro_cli.runs.backend import Backend, Submission
+from msc_neuro_cli.runs.claim import pause_point, submission_lock
 from msc_neuro_cli.runs.lifecycle import ACTIVE, RETRYABLE, TERMINAL, RunState, state_of
 from msc_neuro_cli.spec.manifest import load_manifest
 from msc_neuro_cli.spec.plan import RunPlan, plan_experiment
@@ -103,13 +104,21 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
     if dry_run:
         print_plan(plans, store, console)
         return 0
-    chosen = _select(plans, store, force, retry_failed, regs)
+    pause_point("selecting")
+    with submission_lock(store.root):  # two sweeps started at once never select the same run
+        chosen = _select(plans, store, force, retry_failed, regs)
+        pause_point("selected")
+        if chosen:
+            held = _hold(chosen, backend, store, force)
+            # a blocking sweep's runs are held (queued) now; others become queued when submitted
+            job_ids = None if backend.blocking else _submit(held, backend, store, jobs, wait, console)
     if not chosen:
         console.print(f"nothing to do: every run of {exp.key} is finished or in progress "
                       "(--force retrains, --retry-failed resubmits failed runs)")
         print_results(store, plans, console)
         return 0
-    job_ids = _submit(chosen, backend, store, force, jobs, wait, console)
+    if backend.blocking:
+        job_ids = _submit(held, backend, store, jobs, wait, console)
     if job_ids is None:
         return 130
     if not backend.blocking:
@@ -127,15 +136,9 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
     return 1 if failed else 0
 
 
-def _submit(chosen: list[RunPlan], backend: Backend, store: RunStore, force: bool, jobs: int, wait: bool,
-            console: Console) -> dict[str, str] | None:
-    """Hand the runs to the backend as one transaction: a run is queued only once its job exists.
-
-    Specs are written first (a job may start at once and read its spec). A blocking backend (the
-    local sweep) holds its runs as queued while it runs them; a run it never started goes back to
-    what it was when the sweep fails or is interrupted. Other backends' runs become queued when
-    ``submit`` returns their job ids; if it raises, no run changed state. None: interrupted.
-    """
+def _hold(chosen: list[RunPlan], backend: Backend, store: RunStore, force: bool) -> tuple[dict, dict]:
+    """Write the chosen runs' specs (a job may start at once and read its spec); a blocking
+    backend (the local sweep) holds its runs as queued from here. (run ids, states before)."""
     rids = {str(p.run_id): p.run_id for p in chosen}
     for plan in chosen:
         if force:
@@ -145,6 +148,17 @@ def _submit(chosen: list[RunPlan], backend: Backend, store: RunStore, force: boo
     if backend.blocking:
         for rid in rids.values():
             lifecycle.hold(store, rid, backend)
+    return rids, before
+
+
+def _submit(held: tuple[dict, dict], backend: Backend, store: RunStore, jobs: int, wait: bool,
+            console: Console) -> dict[str, str] | None:
+    """Hand the held runs to the backend as one transaction: a run is queued only once its job
+    exists. A run the blocking backend never started goes back to what it was when the sweep
+    fails or is interrupted. Other backends' runs become queued when ``submit`` returns their job
+    ids; if it raises, no run changed state. None: interrupted.
+    """
+    rids, before = held
     submission = Submission(store.root, list(rids), {text: store.job_logs(rid) for text, rid in rids.items()},
                             jobs=jobs, wait=wait, reporter=lifecycle.StoreReporter(store, rids))
     try:

@@ -52,6 +52,7 @@ class Session:
     trainer: Any
     curves: dict[int, list[dict]] = field(default_factory=dict)
     side: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # side_rows(): by tier and name
+    diverged: dict[int, int] = field(default_factory=dict)  # replica -> first summary epoch with a NaN/inf loss
     seconds: float = 0.0
 
 
@@ -149,6 +150,13 @@ class _Summaries:
         for j, (train_w, test_w) in self.writers.items():
             if early is not None and 0 <= early.stopped_epoch[j] < summary.epoch:
                 continue  # this repetition stopped early: its curve ends there
+            if j in self.session.diverged:
+                continue  # diverged: it fails the run, its curve ends there
+            if not np.isfinite(summary.loss[j]):
+                self.session.diverged[j] = summary.epoch
+                print(f"repetition {self.session.reps[j]} diverged at epoch {summary.epoch} "
+                      f"(loss {summary.loss[j]})", flush=True)
+                continue
             train_c = mean_correlation(summary.train_correlation[j])
             val_c = mean_correlation(summary.val_correlation[j])
             curves[j].append({"epoch": summary.epoch, "loss": float(summary.loss[j]),
@@ -158,8 +166,9 @@ class _Summaries:
             test_w.scalar(CORRELATION_TAG, val_c, summary.epoch)
             train_w.flush()
             test_w.flush()
-        vals = [c[-1]["val_correlation"] for c in curves.values()]
-        self.store.update_state(self.rid, epoch=summary.epoch + 1, last_val_correlation=float(np.median(vals)))
+        vals = [c[-1]["val_correlation"] for c in curves.values() if c]
+        self.store.update_state(self.rid, epoch=summary.epoch + 1,
+                                last_val_correlation=float(np.median(vals)) if vals else None)
 
     def close(self) -> None:
         for train_w, test_w in self.writers.values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from msc_neuro_cli.datasets import contract as ds
 from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.runs import records, training_session
+from msc_neuro_cli.runs.claim import claim_run, pause_point
 from msc_neuro_cli.runs.lifecycle import RunState
 from msc_neuro_cli.store.run_store import RunId, RunStore
 
@@ -61,6 +63,13 @@ def run_worker(store_root: Path, run_id: str) -> int:
     store = RunStore(store_root)
     rid = RunId.parse(run_id)
     spec = store.read_spec(rid)
+    claim = claim_run(store.run_dir(rid))
+    if isinstance(claim, str):  # another worker trains it: leave its state, logs and events alone
+        print(f"neuro worker: run {rid} is already being trained by {claim}; not starting a second "
+              "worker", file=sys.stderr, flush=True)
+        return 0
+    pause_point("claimed")
+    store.remove_temporaries(rid)  # left by a killed write; only the owner may remove them
     flag = _StopFlag()
     previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -74,6 +83,7 @@ def run_worker(store_root: Path, run_id: str) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        claim.release()
 
 
 def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
@@ -89,12 +99,19 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
         data = load_dataset(spec)
         replicas = spec["training"]["replicas"]
         size = training_session.replicas_per_round(spec, data, len(todo)) if replicas == "auto" else int(replicas)
+        diverged = []
         for group in _choose_groups(todo, max(1, size)):
             session = training_session.build(spec, data, group)
             if not training_session.train(session, store, rid, spec, lambda: flag.raised):
                 store.update_state(rid, state=RunState.INTERRUPTED)
                 return 130
             records.record_group(store, rid, spec, data, session)
+            diverged += [f"repetition {session.reps[j]} diverged at epoch {epoch}"
+                         for j, epoch in sorted(session.diverged.items())]
+        if diverged:  # a NaN or infinite loss: a failure, with no record and no ledger line
+            store.update_state(rid, state=RunState.FAILED, error=f"{'; '.join(diverged)} (a NaN or "
+                               "infinite loss: lower training.learning_rate?)")
+            return 1
     records.finish_run(store, rid, spec, started)
     return 0
 

@@ -41,6 +41,14 @@ def check_component(value: str, what: str) -> str:
     return value
 
 
+def _mapping(value: Any, path: Path) -> dict[str, Any]:
+    """A store file's JSON must be an object; anything else is damage, named with the file."""
+    if not isinstance(value, dict):
+        raise StoreError(f"{path}: damaged store file (a JSON object was expected, found "
+                         f"{type(value).__name__})")
+    return value
+
+
 @dataclass(frozen=True)
 class RunId:
     """A run's place in the store, ``FOLDER/EXP`` (``str(rid)``).
@@ -112,12 +120,12 @@ class RunStore:
         path = self.run_dir(rid) / "spec.json"
         if not path.exists():
             raise StoreError(f"run {rid}: no spec at {path} (was it planned with `neuro run`?)")
-        return read_json(path)
+        return _mapping(read_json(path), path)
 
     def read_state(self, rid: RunId) -> dict[str, Any]:
         path = self.run_dir(rid) / "state.json"
         try:
-            return read_json(path)
+            return _mapping(read_json(path), path)
         except FileNotFoundError:
             return {"state": RunState.PLANNED.value}
 
@@ -171,7 +179,7 @@ class RunStore:
         if reps_dir.is_dir():
             for path in reps_dir.glob("*.json"):
                 if path.stem.isdigit():
-                    done[int(path.stem)] = read_json(path)
+                    done[int(path.stem)] = _mapping(read_json(path), path)
         return done
 
     def write_rep(self, rid: RunId, rep: int, result: dict[str, Any]) -> None:
@@ -181,8 +189,9 @@ class RunStore:
         atomic_write_json(self.run_dir(rid) / "record.json", record)
 
     def read_record(self, rid: RunId) -> dict[str, Any] | None:
+        path = self.run_dir(rid) / "record.json"
         try:
-            return read_json(self.run_dir(rid) / "record.json")
+            return _mapping(read_json(path), path)
         except FileNotFoundError:
             return None
 
@@ -191,11 +200,22 @@ class RunStore:
         run_dir = self.run_dir(rid)
         for path in list((run_dir / "reps").glob("*.json")) if (run_dir / "reps").is_dir() else []:
             path.unlink()
-        for name in ("record.json", "checkpoint.npz", "state.json"):
+        for name in ("record.json", "checkpoint.npz", "checkpoint.prev.npz", "state.json"):
             try:
                 os.unlink(run_dir / name)
             except FileNotFoundError:
                 pass
+
+    def remove_temporaries(self, rid: RunId) -> list[Path]:
+        """Delete what killed atomic writes left in the run's folders (``.*.tmp``, ``.*.tmp.keras``);
+        only the run's owner may call this (a live writer's file would vanish). Returns them."""
+        found = []
+        for base in (self.run_dir(rid), self.root / "models" / rid.folder / rid.exp):
+            if base.is_dir():
+                found += [p for pattern in (".*.tmp", ".*.tmp.keras") for p in base.rglob(pattern) if p.is_file()]
+        for path in found:
+            path.unlink(missing_ok=True)
+        return found
 
     def run_ids(self) -> list[RunId]:
         base = self.root / "runs"
