@@ -115,3 +115,16 @@ def test_lbfgs_ignores_the_minibatch_keys():
 def test_every_schema_key_is_honoured_or_ignored_by_some_trainer():
     for key in schema.TRAINING:
         assert any(key in e.options or key in e.ignored for e in trainers.TRAINERS), key
+
+
+def test_the_planner_refuses_a_key_the_trainer_cannot_honour(tmp_path):
+    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.spec.manifest import load_manifest
+    from msc_neuro_cli.spec.plan import plan_experiment
+
+    path = tmp_path / "experiments.yaml"
+    path.write_text("version: 1\nexperiments:\n  e:\n    folder: f\n    name: n\n"
+                    "    dataset: {name: synthetic}\n    model: [{component: normal, units: N}]\n"
+                    "    training: {epochs: 2, lbfgs_memory: 4}\n")
+    with pytest.raises(ManifestError, match=r"experiments.yaml:\d+.*training.lbfgs_memory: not available with the adam"):
+        plan_experiment(load_manifest(path).get("e"), registries())

@@ -15,7 +15,7 @@ from typing import Any
 
 from msc_neuro_cli import __version__
 from msc_neuro_cli.datasets.contract import PREPROCESS_PARAMS
-from msc_neuro_cli.engine import training_schema as schema
+from msc_neuro_cli.engine import trainers, training_schema as schema
 from msc_neuro_cli.errors import ManifestError, RegistryError
 from msc_neuro_cli.spec.manifest import Experiment, Where
 from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
@@ -177,6 +177,10 @@ def _training(exp: Experiment, values: dict, regs) -> dict:
     if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
             isinstance(training["replicas"], int) and training["replicas"] < 1:
         raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")
+    try:  # a key the optimizer's trainer cannot honour fails here, not in the job (data on disk: worker)
+        trainers.choose(training, data_on_disk=False)
+    except ManifestError as exc:
+        raise ManifestError(f"{tw}: {exc}") from None
     return training
 
 
