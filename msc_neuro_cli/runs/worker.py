@@ -25,12 +25,18 @@ from msc_neuro_cli.runs.lifecycle import RunState
 from msc_neuro_cli.store.run_store import RunId, RunStore
 
 
+REQUEUE_EXIT = 75  # checkpointed on the engine's warning signal: the job script requeues the job
+
+
 class _StopFlag:
     def __init__(self):
         self.raised = False
+        self.requeue = False  # SIGUSR1: the engine's warning before a time limit (a requeue job)
 
     def __call__(self, signum, frame):
         self.raised = True
+        # only a job whose script requeues it (NEURO_REQUEUE) stops for a requeue; else an interrupt
+        self.requeue = self.requeue or (signum == signal.SIGUSR1 and os.environ.get("NEURO_REQUEUE") == "1")
 
 
 def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
@@ -59,6 +65,19 @@ def _choose_groups(todo: list[int], size: int) -> list[list[int]]:
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
+def _stopped(store: RunStore, rid: RunId, flag: _StopFlag) -> int:
+    """Record a stop at a checkpoint: interrupted (a rerun resumes), or queued again when the
+    engine warned of a time limit and the job script requeues the job (``neuro cancel`` wins)."""
+    if flag.requeue:
+        print("checkpointed on the engine's warning signal: the job is requeued and resumes here",
+              flush=True)
+        store.update_state(rid, keep=(RunState.CANCELLED.value,), state=RunState.QUEUED,
+                           error=None, pid=None)
+        return REQUEUE_EXIT
+    store.update_state(rid, state=RunState.INTERRUPTED)
+    return 130
+
+
 def run_worker(store_root: Path, run_id: str) -> int:
     store = RunStore(store_root)
     rid = RunId.parse(run_id)
@@ -71,7 +90,7 @@ def run_worker(store_root: Path, run_id: str) -> int:
     pause_point("claimed")
     store.remove_temporaries(rid)  # left by a killed write; only the owner may remove them
     flag = _StopFlag()
-    previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
     try:
         return _run(store, rid, spec, flag)
     except NeuroError as exc:
@@ -103,8 +122,7 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
         for group in _choose_groups(todo, max(1, size)):
             session = training_session.build(spec, data, group)
             if not training_session.train(session, store, rid, spec, lambda: flag.raised):
-                store.update_state(rid, state=RunState.INTERRUPTED)
-                return 130
+                return _stopped(store, rid, flag)
             records.record_group(store, rid, spec, data, session)
             diverged += [f"repetition {session.reps[j]} diverged at epoch {epoch}"
                          for j, epoch in sorted(session.diverged.items())]

@@ -75,6 +75,10 @@ class ClusterBackend(Backend):
         name, log = checked(spec)
         return job_script(self.prefix, self.directives(spec, name, log), spec, self.task_index)
 
+    def requeue_settings(self) -> dict:
+        """JobSpec's requeue fields from the profile (dialects that can requeue override this)."""
+        return {}
+
     def worker_command(self, store: Path) -> list[str]:
         """What every task runs, followed by its run id."""
         return worker_argv(store, program=python_program(self.profile["python"]))
@@ -104,7 +108,8 @@ class ClusterBackend(Backend):
             runs_file=folder / f"{stem}.runs", sched_log=str((folder / stem).relative_to(store)),
             command=self.worker_command(store), tasks=len(rids), cores=settings["cores"],
             memory=settings["memory"], gpus=settings["gpus"], queue=settings[self.queue_key],
-            walltime=settings["walltime"], max_parallel=throttle, extra=list(settings["extra"]))
+            walltime=settings["walltime"], max_parallel=throttle, extra=list(settings["extra"]),
+            **self.requeue_settings())
         text = self.script(spec)
         spec.runs_file.write_text(run_list(entries))
         spec.script.write_text(text)

@@ -108,6 +108,8 @@ class JobSpec:
     walltime: str | None = None
     max_parallel: int = 0            # array throttle; 0 = no limit
     extra: list[str] = field(default_factory=list)
+    requeue: str | None = None       # shell line that requeues the running job (None: no requeue)
+    signal_seconds: int = 0          # with requeue: warning signal this long before the time limit
 
     @property
     def is_array(self) -> bool:

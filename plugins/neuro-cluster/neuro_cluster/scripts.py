@@ -30,9 +30,31 @@ IFS="$TAB" read -r RUN OUT ERR <<EOF_RUN
 $LINE
 EOF_RUN
 mkdir -p "$(dirname "$OUT")" "$(dirname "$ERR")"
-exec >"$OUT" 2>"$ERR"
-exec {command} "$RUN"
+exec >>"$OUT" 2>>"$ERR"
+{run}
 """
+
+# The worker as a child of the script, which forwards the engine's warning signal (USR1, sent to
+# the batch shell before the time limit) and requeues the job when the worker checkpointed for it
+# (exit code 75): the requeued job's worker resumes from that checkpoint.
+REQUEUE_RUN = """\
+export NEURO_REQUEUE=1
+{command} "$RUN" &
+WORKER=$!
+trap 'kill -USR1 "$WORKER" 2>/dev/null' USR1
+trap 'kill -TERM "$WORKER" 2>/dev/null' TERM
+while :; do
+    wait "$WORKER"
+    CODE=$?
+    kill -0 "$WORKER" 2>/dev/null || break
+done
+if [ "$CODE" -eq {requeue_code} ]; then
+    echo "neuro: the worker checkpointed for a requeue: requeueing the job" >&2
+    {requeue}
+fi
+exit "$CODE"
+"""
+REQUEUE_EXIT = 75  # the worker's "checkpointed on the warning signal, requeue me" (EX_TEMPFAIL)
 
 
 def run_list(entries: list[tuple[str, str, str]]) -> str:
@@ -54,8 +76,9 @@ def job_script(prefix: str, options: list[list[str]], spec: JobSpec, task_index:
     lines = ["#!/bin/sh"]
     lines += [f"{prefix} {' '.join(tokens)}" for tokens in [*options, *split_extra(spec.extra)]]
     command = " ".join(shlex.quote(str(part)) for part in spec.command)
-    return "\n".join(lines) + "\n" + BODY.format(runs=shlex.quote(str(spec.runs_file)), task=task_index,
-                                                 command=command)
+    run = (REQUEUE_RUN.format(command=command, requeue=spec.requeue, requeue_code=REQUEUE_EXIT).rstrip("\n")
+           if spec.requeue else f'exec {command} "$RUN"')
+    return "\n".join(lines) + "\n" + BODY.format(runs=shlex.quote(str(spec.runs_file)), task=task_index, run=run)
 
 
 def checked(spec: JobSpec) -> tuple[str, str]:

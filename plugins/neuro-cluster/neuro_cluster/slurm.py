@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from msc_neuro_cli.api import BackendError, JobStatus, memory_mib
+from msc_neuro_cli.api import BackendError, JobStatus, Param, memory_mib
 
 from .base import ClusterBackend, cluster_params
 from .jobspec import JobSpec, directive_value, walltime_hms
@@ -24,7 +24,12 @@ class SlurmBackend(ClusterBackend):
     prefix = "#SBATCH"
     task_index = 'if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then TASK=$((SLURM_ARRAY_TASK_ID + 1)); else TASK=1; fi'
     queue_key = "partition"
-    PARAMS = cluster_params("partition", "partition (--partition)")
+    PARAMS = {**cluster_params("partition", "partition (--partition)"),
+              "requeue": Param(bool, False, "requeue a run's job when it is pre-empted or reaches its "
+                               "walltime (--requeue); the worker checkpoints on the warning signal and "
+                               "the requeued job resumes from the checkpoint"),
+              "signal_seconds": Param(int, 120, "with requeue and a walltime: seconds before the limit "
+                                      "that Slurm sends the warning signal (--signal=B:USR1@N)", minimum=1)}
 
     def directives(self, spec: JobSpec, name: str, log: str) -> list[list[str]]:
         """One task with ``cores`` CPUs; arrays are 0-based (``--array=0-(N-1)%K``)."""
@@ -42,7 +47,16 @@ class SlurmBackend(ClusterBackend):
             opts.append([f"--time={walltime_hms(spec.walltime)}"])
         if spec.queue:
             opts.append([f"--partition={directive_value(spec.queue, 'partition')}"])
+        if spec.requeue:
+            opts += [["--requeue"], ["--open-mode=append"]]
+            if spec.walltime:
+                opts.append([f"--signal=B:USR1@{int(spec.signal_seconds)}"])
         return opts
+
+    def requeue_settings(self) -> dict:
+        if not self.profile["requeue"]:
+            return {}
+        return {"requeue": 'scontrol requeue "$SLURM_JOB_ID"', "signal_seconds": self.profile["signal_seconds"]}
 
     def submit_script(self, script: Path, store: Path) -> str:
         argv = ["sbatch", "--parsable", str(script)]
