@@ -15,6 +15,7 @@ from msc_neuro_cli.metrics.scoring import score_replicas, summarise_reps
 from msc_neuro_cli.metrics.tier_scores import score_test_tier, summarise_test
 from msc_neuro_cli.runs.checkpoint import remove_checkpoints
 from msc_neuro_cli.runs.lifecycle import RunState
+from msc_neuro_cli.runs.results import record_scores
 from msc_neuro_cli.runs.training_session import Session
 from msc_neuro_cli.store import ledger
 from msc_neuro_cli.store.provenance import git_commit, versions
@@ -91,4 +92,6 @@ def finish_run(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
     store.write_record(rid, record)
     ledger.append(store.ledger, f"{spec['folder']}/{spec['exp']}/{spec['name']}")
     # Early stopping may end before the planned epochs: status and progress show where it did.
-    store.update_state(rid, state=RunState.FINISHED, reps_done=len(reps), epoch=max(r["epochs"] for r in ordered))
+    # ... and its scores are kept in the state, so `neuro status` need not read every record
+    store.update_state(rid, state=RunState.FINISHED, reps_done=len(reps), epoch=max(r["epochs"] for r in ordered),
+                       scores=record_scores(record))

@@ -113,3 +113,16 @@ def run_summaries(store: RunStore, runs: list[tuple[RunId, dict]]) -> list[dict]
         table.append({"run_id": str(rid), "name": spec["name"], "reps": f"{len(reps)}/{len(spec['seeds'])}",
                       **stats})
     return table
+
+
+def record_scores(record: dict | None) -> dict:
+    """A finished run's medians over repetitions: validation correlation, fraction of the noise
+    ceiling (slope of r against CCmax) and CCnorm; None without a record or without repeats."""
+    record = record or {}
+
+    def median(value):
+        return value.get("median") if isinstance(value, dict) else None
+    return {"val_correlation": median(record.get("val_correlation")),
+            "fraction_of_ceiling": median(record.get("fraction_of_ceiling")),
+            "cc_norm": median((record.get("scores") or {}).get("cc_norm")),
+            **{f"test_{k}": median(v) for k, v in (record.get("test") or {}).items()}}  # test tier, if any

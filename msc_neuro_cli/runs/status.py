@@ -9,6 +9,7 @@ from rich.table import Table
 
 from msc_neuro_cli.runs.lifecycle import RunState, current_states, state_of
 from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.runs.results import record_scores
 from msc_neuro_cli.store.run_store import RunStore
 
 CORRUPT = "corrupt"  # a row, not a RunState: the run's files could not be read (error names the file)
@@ -68,19 +69,6 @@ def _corrupt_row(rid, exc: StoreError) -> dict:
     return {"run_id": str(rid), "experiment": None, "name": "-", "state": CORRUPT, "epoch": 0, "epochs": 0,
             "reps_done": 0, "reps_total": 0, "backend": None, "job_id": None, "last_val_correlation": None,
             "exit_code": None, "error": str(exc), **record_scores(None)}
-
-
-def record_scores(record: dict | None) -> dict:
-    """A finished run's medians over repetitions: validation correlation, fraction of the noise
-    ceiling (slope of r against CCmax) and CCnorm; None without a record or without repeats."""
-    record = record or {}
-
-    def median(value):
-        return value.get("median") if isinstance(value, dict) else None
-    return {"val_correlation": median(record.get("val_correlation")),
-            "fraction_of_ceiling": median(record.get("fraction_of_ceiling")),
-            "cc_norm": median((record.get("scores") or {}).get("cc_norm")),
-            **{f"test_{k}": median(v) for k, v in (record.get("test") or {}).items()}}  # test tier, if any
 
 
 def _number(value, missing: str = "-") -> str:
