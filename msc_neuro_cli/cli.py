@@ -41,6 +41,10 @@ def _manifest_option():
     return typer.Option(Path("experiments.yaml"), "--manifest", "-m", envvar="NEURO_MANIFEST", help=MANIFEST_HELP)
 
 
+def _echo_json(value) -> None:
+    typer.echo(json.dumps(value, indent=1, default=str))
+
+
 def _registries():
     from msc_neuro_cli.plugin_system.manager import registries
     return registries()
@@ -138,12 +142,16 @@ def export_metrics(
 
 
 @app.command()
-def plugins():
+def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md).")):
     """List installed plugins, their versions and what each registers.
 
     Example: [bold]neuro plugins[/bold]
     """
     regs = _registries()
+    if as_json:
+        _echo_json([{"name": i.name, "version": i.version, "module": i.module, "error": i.error,
+                     "provides": i.provides} for i in regs.plugins])
+        return
     table = Table(title="neuro plugins")
     for col in ("plugin", "version", "provides"):
         table.add_column(col)

@@ -16,8 +16,8 @@ from importlib.metadata import entry_points
 import pluggy
 
 from msc_neuro_cli import PLUGIN_ENTRY_POINT_GROUP
-from msc_neuro_cli.plugin_system import hookspecs
 from msc_neuro_cli.errors import RegistryError
+from msc_neuro_cli.plugin_system import hookspecs
 from msc_neuro_cli.plugin_system.registry import (BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry,
                                                   TrackerRegistry)
 
@@ -68,13 +68,44 @@ def _load_entry_points(pm: pluggy.PluginManager) -> list[PluginInfo]:
     return infos
 
 
-def _call_each(pm: pluggy.PluginManager, hook_name: str, registry, set_plugin) -> dict[str, list[str]]:
-    """Call one hook plugin by plugin so every registration knows its plugin."""
+def _skip(info: PluginInfo, reason: str) -> None:
+    info.error = reason
+    warnings.warn(f"plugin {info.name!r} ({info.module}) is skipped: {reason}", PluginLoadWarning, stacklevel=3)
+
+
+def _drop_invalid(pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+    """Unregister (with a warning) each plugin implementing a hook the specification lacks,
+    e.g. a misspelled ``register_component``; the other plugins stay."""
+    by_name = {info.name: info for info in infos}
+    for name, plugin in list(pm.list_name_plugin()):
+        unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or []
+                         if not caller.has_spec() and any(not impl.optionalhook for impl in caller.get_hookimpls()
+                                                          if impl.plugin_name == name))
+        if unknown:
+            pm.unregister(plugin)
+            _skip(by_name.setdefault(name, PluginInfo(name, "?", name)),
+                  f"implements {', '.join(unknown)}, which is not a neuro hook (misspelled?)")
+
+
+def _call_each(pm: pluggy.PluginManager, hook_name: str, registry, set_plugin,
+               by_plugin: dict[str, PluginInfo]) -> dict[str, list[str]]:
+    """Call one hook plugin by plugin so every registration knows its plugin; a hook that
+    raises skips that plugin (with a warning), not the tool."""
     provided: dict[str, list[str]] = {}
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        info = by_plugin.get(impl.plugin_name)
+        if info is not None and info.error:
+            continue
         set_plugin(impl.plugin_name)
         snapshot = _names(registry)
-        impl.function(registry=registry)
+        try:
+            impl.function(registry=registry)
+        except RegistryError:  # a name two plugins claim: neither can be trusted to win
+            raise
+        except Exception as exc:  # a broken plugin must not take the tool down
+            _skip(info or PluginInfo(impl.plugin_name, "?", impl.plugin_name),
+                  f"its {hook_name} hook raised {type(exc).__name__}: {exc}")
+            continue
         after = _names(registry)
         provided[impl.plugin_name] = sorted(after - snapshot)
     return provided
@@ -95,10 +126,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
         name = getattr(plugin, "__name__", f"extra-{i}")
         pm.register(plugin, name=name)
         infos.append(PluginInfo(name, "test", name))
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise RegistryError(f"plugin {exc.plugin_name!r} implements a hook that does not exist: {exc}") from None
+    _drop_invalid(pm, infos)
 
     components, backends = ComponentRegistry(), BackendRegistry()
     datasets, commands = DatasetRegistry(), CommandRegistry()
@@ -111,7 +139,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
         ("register_commands", commands, lambda p: setattr(commands, "current_plugin", p)),
         ("register_trackers", trackers, lambda p: setattr(trackers, "current_plugin", p)),
     ):
-        for plugin_name, names in _call_each(pm, hook, registry, setter).items():
+        for plugin_name, names in _call_each(pm, hook, registry, setter, by_plugin).items():
             info = by_plugin.get(plugin_name)
             if info is not None:
                 for entry in names:
