@@ -16,7 +16,8 @@ many repetitions train together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,22 +44,10 @@ def check_epochs(epochs: int, every: int) -> list[int]:
     return marks
 
 
-_DEFAULT = {key: param.default for key, param in EARLY_STOPPING.items()}
-
-
-@dataclass
-class EarlyStoppingOptions:
-    """The ``training.early_stopping`` keys (defaults from :mod:`.training_schema`)."""
-
-    validation_fraction: float = _DEFAULT["validation_fraction"]
-    patience: int = _DEFAULT["patience"]
-    check_every: int = _DEFAULT["check_every"]
-    lr_decay_steps: int = _DEFAULT["lr_decay_steps"]
-    lr_decay_factor: float = _DEFAULT["lr_decay_factor"]
-    restore_best: bool = _DEFAULT["restore_best"]
-    min_delta: float = _DEFAULT["min_delta"]
-    monitor: str = _DEFAULT["monitor"]
-    min_lr: float = _DEFAULT["min_lr"]
+# The ``training.early_stopping`` keys, with their defaults from :mod:`.training_schema`.
+EarlyStoppingOptions = make_dataclass(
+    "EarlyStoppingOptions", [(key, Any, field(default=param.default)) for key, param in EARLY_STOPPING.items()])
+EarlyStoppingOptions.__module__ = __name__
 
 
 class EarlyStopping:

@@ -10,8 +10,8 @@ On a CPU the replicas are split into groups, one per core, trained from parallel
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,49 +27,31 @@ from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered
 MAX_EPOCHS_PER_CALL = 100  # bounds the host->device index upload per compiled call
 
 
-_DEFAULT = {key: param.default for key, param in training_schema.TRAINING.items()}
+def _from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
+    """The config of a spec's ``training`` block: every key of the schema, none dropped
+    (a key the schema does not know is refused), defaults for keys the spec predates."""
+    unknown = sorted(set(training) - set(training_schema.TRAINING))
+    if unknown:
+        raise ManifestError(f"training.{unknown[0]}: not a training key of this neuro version "
+                            f"(known: {', '.join(training_schema.TRAINING)})")
+    values = training_schema.with_defaults(training, training_schema.TRAINING)
+    if values["early_stopping"] is not None:
+        values["early_stopping"] = training_schema.with_defaults(values["early_stopping"],
+                                                                 training_schema.EARLY_STOPPING)
+    return cls(**values, **speed_options)
 
 
-@dataclass
-class TrainingConfig:
-    """The engine's settings: one field per key of :data:`training_schema.TRAINING` (defaults from
-    there), plus speed-only options. Build it from a spec with :meth:`from_spec`."""
-
-    epochs: int = _DEFAULT["epochs"]
-    batch_size: int = _DEFAULT["batch_size"]
-    learning_rate: float = _DEFAULT["learning_rate"]
-    beta1: float = _DEFAULT["beta1"]
-    beta2: float = _DEFAULT["beta2"]
-    epsilon: float = _DEFAULT["epsilon"]
-    summary_every: int = _DEFAULT["summary_every"]
-    partial_batch: str = _DEFAULT["partial_batch"]
-    loss: str = _DEFAULT["loss"]
-    replicas: int | str = _DEFAULT["replicas"]
-    xla: bool = _DEFAULT["xla"]
-    correlation_nan_mode: str = _DEFAULT["correlation_nan_mode"]
-    optimizer: str = _DEFAULT["optimizer"]
-    lbfgs_memory: int = _DEFAULT["lbfgs_memory"]
-    precision: str = _DEFAULT["precision"]
-    early_stopping: dict | None = _DEFAULT["early_stopping"]
-    # Speed only (results do not depend on them): replica groups trained concurrently (None: one
-    # per core on CPU, one on GPU); TensorFlow thread pools, applied only if TF has not started yet.
-    replica_groups: int | None = None
-    intra_op_threads: int | None = None
-    inter_op_threads: int | None = None
-
-    @classmethod
-    def from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
-        """The config of a spec's ``training`` block: every key of the schema, none dropped
-        (a key the schema does not know is refused), defaults for keys the spec predates."""
-        unknown = sorted(set(training) - set(training_schema.TRAINING))
-        if unknown:
-            raise ManifestError(f"training.{unknown[0]}: not a training key of this neuro version "
-                                f"(known: {', '.join(training_schema.TRAINING)})")
-        values = training_schema.with_defaults(training, training_schema.TRAINING)
-        if values["early_stopping"] is not None:
-            values["early_stopping"] = training_schema.with_defaults(values["early_stopping"],
-                                                                     training_schema.EARLY_STOPPING)
-        return cls(**values, **speed_options)
+# One field per key of training_schema.TRAINING, its default from there (declared once), then the
+# speed-only options (results do not depend on them): replica groups trained concurrently (None:
+# one per core on CPU, one on GPU) and TensorFlow thread pools, applied only if TF has not started.
+TrainingConfig = make_dataclass(
+    "TrainingConfig",
+    [(key, Any, field(default=param.default)) for key, param in training_schema.TRAINING.items()]
+    + [(name, Any, field(default=None)) for name in ("replica_groups", "intra_op_threads", "inter_op_threads")],
+    namespace={"from_spec": classmethod(_from_spec),
+               "__doc__": "The engine's settings (training_schema.TRAINING keys plus speed options); "
+                          "build it from a spec with ``TrainingConfig.from_spec``."})
+TrainingConfig.__module__ = __name__
 
 
 @dataclass
