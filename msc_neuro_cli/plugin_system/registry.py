@@ -43,7 +43,7 @@ class Entry(Generic[T]):
     target: Any  # the object, or a Lazy reference until first use
     plugin: str
     before_load: Callable[[], None] | None = None
-    after_load: Callable[[Any], None] | None = None  # told every object once it is loaded
+    after_load: Callable[[Any, str], None] | None = None  # told every object (and its plugin) once loaded
 
     @property
     def obj(self) -> T:
@@ -56,7 +56,7 @@ class Entry(Generic[T]):
                 raise RegistryError(f"{self.name!r} of plugin {self.plugin!r} ({self.target.reference}) "
                                     f"failed to load: {type(exc).__name__}: {exc}") from None
             if self.after_load is not None:
-                self.after_load(self.target)
+                self.after_load(self.target, self.plugin)
         return self.target
 
 
@@ -64,7 +64,7 @@ class Registry(Generic[T]):
     """Names -> objects of one kind (``kind`` is used in messages, e.g. "component")."""
 
     def __init__(self, kind: str, before_load: Callable[[], None] | None = None,
-                 after_load: Callable[[Any], None] | None = None):
+                 after_load: Callable[[Any, str], None] | None = None):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
         self.current_plugin = "<unknown>"  # set by the plugin manager around each hook call
@@ -82,7 +82,7 @@ class Registry(Generic[T]):
         target = Lazy(obj) if isinstance(obj, str) and self.kind != "command" else obj
         self._entries[name] = Entry(name, target, self.current_plugin, self._before_load, self._after_load)
         if self._after_load is not None and not isinstance(target, Lazy):
-            self._after_load(target)
+            self._after_load(target, self.current_plugin)
         return obj
 
     def get(self, name: str) -> T:
@@ -114,7 +114,8 @@ class ComponentRegistry:
 
     A layer class this registry loads is told so (``home_registry``, when it declares one and has
     none yet): a layer Keras rebuilds from a saved file resolves its activation and regularizer
-    names there, without a process-wide lookup.
+    names there, without a process-wide lookup. It is also registered for Keras serialisation
+    under its own plugin's package (``PLUGIN>Class``, :mod:`msc_neuro_cli.engine.keras_names`).
     """
 
     def __init__(self):
@@ -131,9 +132,12 @@ class ComponentRegistry:
                 "regularizer": self.regularizers, "loss": self.losses,
                 "initializer": self.initializers}
 
-    def _adopt(self, cls: Any) -> None:
+    def _adopt(self, cls: Any, plugin: str) -> None:
         if isinstance(cls, type) and hasattr(cls, "home_registry") and vars(cls).get("home_registry") is None:
             cls.home_registry = self
+        if isinstance(cls, type) and hasattr(cls, "get_config"):
+            from msc_neuro_cli.engine.keras_names import register_class
+            register_class(cls, plugin)
 
     def set_plugin(self, plugin: str) -> None:
         for registry in self.all().values():

@@ -24,11 +24,14 @@ def load_model(path: Path | str):
     register_all_layers()
     import keras
 
+    from msc_neuro_cli.engine.keras_names import legacy_scope
+
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"model file {path} is missing")
     try:
-        return keras.models.load_model(str(path), compile=False)
+        with legacy_scope():  # models saved before per-plugin Keras names call built-ins neuro>Class
+            return keras.models.load_model(str(path), compile=False)
     except Exception as exc:  # Keras raises many types for a bad file; report it in one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(f"{path}: cannot load the model ({reason})") from None
