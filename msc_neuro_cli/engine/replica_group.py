@@ -101,7 +101,8 @@ class ReplicaGroup:
                 # Behaviour / pupil rows of the same trials, for components that read them (none: no work).
                 side = {name: tf.gather(rows, idx) for name, rows in self.data.get("side", {}).items()}
             with side_inputs.published(side):
-                loss = self._step(xb, yb, mb, valid[0, :, 0])
+                # No padding in this layout: batch statistics need no row weights (faster kernels).
+                loss = self._step(xb, yb, mb, valid[0, :, 0] if nb * bs > n_rows else None)
             epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
             i += 1
         return epoch_loss / nb

@@ -43,8 +43,11 @@ def batch_normalise(z, training, moving_mean, moving_variance, gamma, beta, mome
     """gamma (z - mu) / sqrt(var + eps) + beta per replica and channel of z (R, B, y, x, K): batch
     statistics while training (which also update the moving averages with ``momentum``, Keras'
     rule), the moving averages otherwise."""
+    valid = batch_rows.current()
+    if training and valid is None and z.dtype == tf.float32:
+        return _fused_training(z, moving_mean, moving_variance, gamma, beta, momentum, epsilon)
     if training:
-        mean, variance = batch_moments(z, batch_rows.current())
+        mean, variance = batch_moments(z, valid)
         moving_mean.assign(momentum * moving_mean.value + (1.0 - momentum) * mean)
         moving_variance.assign(momentum * moving_variance.value + (1.0 - momentum) * variance)
     else:
@@ -52,6 +55,24 @@ def batch_normalise(z, training, moving_mean, moving_variance, gamma, beta, mome
     scale = gamma * tf.math.rsqrt(variance + epsilon)  # (R, K)
     shift = beta - mean * scale
     return z * scale[:, None, None, None, :] + shift[:, None, None, None, :]
+
+
+def _fused_training(z, moving_mean, moving_variance, gamma, beta, momentum, epsilon):
+    """Training-mode batch norm by TensorFlow's fused kernel, one call per replica: the same
+    numbers as the step-by-step version, about 4x faster forward and backward on CPU
+    (docs/performance.md). Only for batches without padding rows, which it cannot leave out."""
+    outputs, means, variances = [], [], []
+    n = tf.cast(tf.reduce_prod(tf.shape(z)[1:4]), z.dtype)
+    # unstack, not z[r]: slicing costs R full-size scatters in the gradient
+    for zr, gr, br in zip(tf.unstack(z), tf.unstack(gamma), tf.unstack(beta)):
+        y, mean, sample_variance = tf.compat.v1.nn.fused_batch_norm(zr, gr, br, epsilon=epsilon, is_training=True)
+        outputs.append(y)
+        means.append(mean)
+        variances.append(sample_variance * (n - 1.0) / n)  # the kernel reports Bessel-corrected variance
+    mean, variance = tf.stack(means), tf.stack(variances)
+    moving_mean.assign(momentum * moving_mean.value + (1.0 - momentum) * tf.stop_gradient(mean))
+    moving_variance.assign(momentum * moving_variance.value + (1.0 - momentum) * tf.stop_gradient(variance))
+    return tf.stack(outputs)
 
 
 @keras.saving.register_keras_serializable(package="neuro")

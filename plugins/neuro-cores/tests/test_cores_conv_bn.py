@@ -95,3 +95,32 @@ def test_regularizers_see_the_kernel(reg):
     if reg == "group_sparsity":
         np.testing.assert_allclose(expected, 0.5 * np.sqrt((kernel ** 2).sum(axis=(1, 2))).sum(axis=(1, 2)),
                                    rtol=1e-5)
+
+
+def test_fused_kernel_equals_the_step_by_step_statistics_and_gradients():
+    """Without padding rows batch norm runs TensorFlow's fused kernel; with all-real row weights
+    it runs the step-by-step moments. Both must give the same outputs, moving averages and gradients."""
+    import keras
+    import tensorflow as tf
+
+    from msc_neuro_cli.api.layers import batch_rows
+    from neuro_cores.conv_bn import batch_normalise
+
+    rng = np.random.default_rng(3)
+    z = tf.constant(rng.normal(1.0, 2.0, (2, 5, 4, 3, 6)), tf.float32)
+    gamma = tf.Variable(rng.uniform(0.5, 1.5, (2, 6)), dtype=tf.float32)
+    beta = tf.Variable(rng.normal(0, 1, (2, 6)), dtype=tf.float32)
+
+    def normalise(valid):
+        mean, var = keras.Variable(np.zeros((2, 6), np.float32)), keras.Variable(np.ones((2, 6), np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            with batch_rows.valid_rows(valid):
+                out = batch_normalise(z, True, mean, var, gamma, beta, 0.9, 1e-3)
+            loss = tf.reduce_sum(out * tf.sin(z))
+        grads = tape.gradient(loss, [z, gamma, beta])
+        return [out, mean, var, *grads]
+
+    fused, stepwise = normalise(None), normalise(tf.ones(5))
+    for a, b in zip(fused, stepwise):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
