@@ -135,3 +135,21 @@ def test_two_plugins_with_a_class_of_the_same_name_each_load_their_own(tmp_path)
     lines = proc.stdout.splitlines()
     assert lines[:2] == ["conv_a neuro_conv_a_layer 2.0", "conv_b neuro_conv_b_layer 3.0"], proc.stdout
     assert lines[2] == "old ['neuro_dense.normal']", proc.stdout
+
+
+def test_a_regularizer_the_component_cannot_apply_is_refused_at_dry_run(tmp_path):
+    from msc_neuro_cli.testing import write_tiny_dataset
+
+    data = write_tiny_dataset(tmp_path / "data")
+    text = TINY_MANIFEST.format(data=data).replace(
+        "{component: diff_of_gaussians, units: 3}", "{component: diff_of_gaussians, units: 3, regularizers: {l2: 0.1}}")
+    (tmp_path / "experiments.yaml").write_text(text)
+    proc = neuro("run", "tiny", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = proc.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert "experiments.yaml:" in message and "tiny.model[0].regularizers.l2" in message, message
+    assert "diff_of_gaussians" in message and "no weight this regularizer applies to" in message
+    (tmp_path / "experiments.yaml").write_text(TINY_MANIFEST.format(data=data))
+    ok = neuro("run", "tiny", "--dry-run", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr

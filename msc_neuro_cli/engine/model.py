@@ -46,25 +46,52 @@ def layer_params(cls: type[ReplicatedLayer], spec: ComponentSpec) -> dict[str, A
         raise ManifestError(str(exc)) from None
 
 
+def _built_layer(spec: ComponentSpec, dims: tuple, n_neurons: int, replicas: int, components, name):
+    cls = components.layers.get(spec.component)
+    params = layer_params(cls, spec)
+    if "units" in params:
+        params["units"] = resolve_units(params["units"], n_neurons, f"{spec.where}.units")
+    layer = cls(params=params, input_dims=dims, replicas=replicas, components=components, name=name)
+    layer.build((replicas, None, int(np.prod(dims))))
+    return layer
+
+
 def assemble(specs: list[ComponentSpec], input_dims, n_neurons: int, replicas: int,
              components) -> list[ReplicatedLayer]:
     """Build the replicated layers in order, each reading the previous one's output dims."""
     layers: list[ReplicatedLayer] = []
     dims = tuple(input_dims)
     for i, spec in enumerate(specs):
-        cls = components.layers.get(spec.component)
-        params = layer_params(cls, spec)
-        if "units" in params:
-            params["units"] = resolve_units(params["units"], n_neurons, f"{spec.where}.units")
-        layer = cls(params=params, input_dims=dims, replicas=replicas, components=components,
-                    name=f"{i:02d}_{spec.component}")
-        layer.build((replicas, None, int(np.prod(dims))))
+        layer = _built_layer(spec, dims, n_neurons, replicas, components, f"{i:02d}_{spec.component}")
+        _check_regularizers(layer, spec)
         dims = layer.output_dims()
         layers.append(layer)
     if int(np.prod(dims)) != n_neurons:
         raise ManifestError(f"{specs[-1].where}: the model ends with {int(np.prod(dims))} outputs "
                             f"but the dataset has {n_neurons} neurons")
     return layers
+
+
+def _check_regularizers(layer: ReplicatedLayer, spec: ComponentSpec) -> None:
+    """A regularizer with a strength must act on some weight: one the component cannot apply
+    (no ``kernel`` and no ``regularized_weights`` of its own) would silently be zero."""
+    for name, strength in (layer.params.get("regularizers") or {}).items():
+        if strength and not layer.regularized_weights(name):
+            raise ManifestError(f"{spec.where}.regularizers.{name}: component {spec.component!r} has no weight "
+                                f"this regularizer applies to (it has {', '.join(layer.weight_shapes()) or 'none'})")
+
+
+def probe_regularizers(spec: ComponentSpec, components, input_dims=(8, 8, 1), n_neurons: int = 4) -> None:
+    """Plan-time form of :func:`_check_regularizers` (``neuro run --dry-run``): builds the one
+    component on a nominal input; a component that cannot be built there is checked when its
+    run assembles the model instead."""
+    if not any((spec.params.get("regularizers") or {}).values()):
+        return
+    try:
+        layer = _built_layer(spec, tuple(input_dims), n_neurons, 1, components, None)
+    except Exception:  # the nominal input does not suit this component: checked at assembly
+        return
+    _check_regularizers(layer, spec)
 
 
 def forward(layers: list[ReplicatedLayer], x, training: bool = False, precision: str = "float32"):

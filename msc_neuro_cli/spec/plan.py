@@ -99,6 +99,15 @@ def _lookup(registry, name: Any, where: Where):
         raise where.error(str(exc)) from None
 
 
+def _probe_regularizers(component: str, params: dict, where: Where, regs) -> None:
+    """A regularizer the component cannot apply fails when planning (``--dry-run``), not silently."""
+    if not any((params.get("regularizers") or {}).values()):
+        return
+    from msc_neuro_cli.engine.model import ComponentSpec, probe_regularizers
+
+    probe_regularizers(ComponentSpec(component, params, str(where)), regs.components)
+
+
 def plan_experiment(exp: Experiment, regs) -> list[RunPlan]:
     """Every run of ``exp``, validated against the installed plugins. Raises ManifestError."""
     runs = []
@@ -137,6 +146,7 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
         _lookup(regs.components.activations, checked["activation"], cw.child(comp, "activation"))
         for reg_name in (checked.get("regularizers") or {}):
             _lookup(regs.components.regularizers, reg_name, cw.child(comp, "regularizers"))
+        _probe_regularizers(resolved["component"], params, cw, regs)
         model.append({"component": resolved["component"], "params": params, "where": str(cw)})
 
     try:
