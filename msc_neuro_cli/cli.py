@@ -61,17 +61,20 @@ def run(
     wait: bool = typer.Option(False, "--wait", help="Cluster backends: follow the sweep until it ends."),
     only: Optional[List[int]] = typer.Option(None, "--run", help="Only these run indices (repeatable)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", help="Override a profile key: --set cores=2 (repeatable)."),
+    manifest_overrides: Optional[List[str]] = typer.Option(
+        None, "--override", "-o", help="Override a manifest value of the experiment: -o training.epochs=2, "
+                                       "-o model.1.units=0.4N (YAML value; repeatable)."),
     manifest: Path = _manifest_option(),
     store: Path = _store_option(),
 ):
     """Train every unfinished run of an experiment.
 
     Example: [bold]neuro run exp3 --backend local --jobs 2[/bold] (runs bs4_exp3), or
-    [bold]neuro run bs3_exp5 --dry-run[/bold] to see its 40 runs first.
+    [bold]neuro run bs3_exp5 --dry-run -o training.epochs=2[/bold] to see its 40 runs first.
     """
     from msc_neuro_cli.runs.submit import run_experiment
     code = run_experiment(experiment, backend, jobs, dry_run, force, retry_failed, wait, only,
-                          manifest, store, console, overrides)
+                          manifest, store, console, overrides, manifest_overrides)
     raise typer.Exit(code)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.errors import ManifestError, NeuroError
 from msc_neuro_cli.runs import lifecycle
 from msc_neuro_cli.runs.backend import Backend, Submission
 from msc_neuro_cli.runs.claim import pause_point, submission_lock
 from msc_neuro_cli.runs.lifecycle import ACTIVE, RETRYABLE, TERMINAL, RunState, state_of
 from msc_neuro_cli.spec.manifest import load_manifest
+from msc_neuro_cli.spec.overrides import explain, parse_override
 from msc_neuro_cli.spec.plan import RunPlan, plan_experiment
 from msc_neuro_cli.runs.profiles import parse_overrides, resolve_backend
 from msc_neuro_cli.runs.results import run_summaries
@@ -83,15 +84,32 @@ def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bo
     return chosen
 
 
+def _planned(name: str, manifest_path: Path, texts: list[str], regs):
+    """The manifest, the experiment and its plans, with ``-o KEY=VALUE`` overrides applied."""
+    manifest = load_manifest(manifest_path)
+    exp = manifest.get(name)
+    if not texts:
+        return manifest, exp, plan_experiment(exp, regs)
+    parsed = [parse_override(text) for text in texts]
+    try:
+        manifest = load_manifest(manifest_path, {exp.key: parsed})
+        exp = manifest.get(exp.key)
+        plans = plan_experiment(exp, regs)
+    except ManifestError as exc:
+        raise explain(exc, parsed) from None
+    for plan in plans:  # recorded with the run; the spec hash already covers what they changed
+        plan.spec["overrides"] = list(texts)
+    return manifest, exp, plans
+
+
 def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force: bool,
                    retry_failed: bool, wait: bool, only, manifest_path: Path, store_path: Path,
-                   console: Console, overrides: list[str] | None = None) -> int:
+                   console: Console, overrides: list[str] | None = None,
+                   manifest_overrides: list[str] | None = None) -> int:
     from msc_neuro_cli.plugin_system.manager import registries
 
     regs = registries()
-    manifest = load_manifest(manifest_path)
-    exp = manifest.get(name)
-    plans = plan_experiment(exp, regs)
+    manifest, exp, plans = _planned(name, manifest_path, manifest_overrides or [], regs)
     if only:
         missing = sorted(set(only) - {p.run_id.run for p in plans})
         if missing:

@@ -198,7 +198,9 @@ def _resolve_extends(key: str, raw: dict, exps: dict, where: Where, seen: tuple 
     return merged
 
 
-def load_manifest(path: Path) -> Manifest:
+def load_manifest(path: Path, overrides: dict[str, list] | None = None) -> Manifest:
+    """The manifest at ``path``; ``overrides`` maps an experiment key to the
+    :class:`~msc_neuro_cli.spec.overrides.Override` list applied to it before validation."""
     path = Path(path)
     top = load(path)
     root = Where(path, 1, "(top level)")
@@ -230,6 +232,9 @@ def load_manifest(path: Path) -> Manifest:
         if raw.get("abstract"):
             continue
         exp = merge(defaults, _resolve_extends(key, raw, exps_raw, w))
+        if overrides and key in overrides:
+            from msc_neuro_cli.spec.overrides import apply_overrides
+            exp = apply_overrides(exp, overrides[key])
         experiments[key] = _parse_experiment(key, exp, w)
         for alias in experiments[key].aliases:
             if alias in aliases or alias in exps_raw:  # noqa: SIM102

@@ -116,3 +116,8 @@ def merge(base: Any, override: Any) -> Any:
             result[key] = merge(base[key], value) if key in base else value
         return result
     return override
+
+
+def load_value(text: str) -> Any:
+    """One YAML value read as the manifest reads it (safe; ``1e-3`` is a number)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (_Loader is a SafeLoader)
