@@ -16,6 +16,7 @@ from msc_neuro_cli.metrics.tier_scores import score_test_tier, summarise_test
 from msc_neuro_cli.runs.checkpoint import remove_checkpoints
 from msc_neuro_cli.runs.lifecycle import RunState
 from msc_neuro_cli.runs.results import record_scores
+from msc_neuro_cli.runs.tracking import notify_trackers
 from msc_neuro_cli.runs.training_session import Session
 from msc_neuro_cli.store import ledger
 from msc_neuro_cli.store.provenance import git_commit, versions
@@ -95,3 +96,4 @@ def finish_run(store: RunStore, rid: RunId, spec: dict, started: float) -> None:
     # ... and its scores are kept in the state, so `neuro status` need not read every record
     store.update_state(rid, state=RunState.FINISHED, reps_done=len(reps), epoch=max(r["epochs"] for r in ordered),
                        scores=record_scores(record))
+    notify_trackers(store, rid, record)  # after the run is finished: a tracker never fails it

@@ -135,13 +135,17 @@ class _Summaries:
     """Curves and TensorBoard events of each repetition of a session, and the run's progress."""
 
     def __init__(self, store: RunStore, rid: RunId, spec: dict, session: Session):
-        from msc_neuro_cli.store.events import ScalarWriter
+        from msc_neuro_cli.runs.tracking import flat_parameters
+        from msc_neuro_cli.store.events import ScalarWriter, write_hparams
 
         self.store, self.rid, self.session = store, rid, session
         self.writers = {}
+        hparams = flat_parameters(spec["hyperparameters"])
         for j, rep in enumerate(session.reps):
             base = store.log_dir(rid, spec["name"], rep) / "summaries"
             self.writers[j] = (ScalarWriter(base / "train"), ScalarWriter(base / "test"))
+            if not any(base.glob("events.out.tfevents*")):  # once per repetition, not per resume
+                write_hparams(base, hparams, trial_id=str(rid))  # TensorBoard's HParams dashboard
 
     def add(self, summary) -> None:
         from msc_neuro_cli.store.events import CORRELATION_TAG
