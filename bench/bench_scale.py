@@ -2,6 +2,7 @@
 
     source /tmp/neuro-engines/env.sh   # for the Slurm part (skipped when sbatch is not on PATH)
     .venv/bin/python bench/bench_scale.py [--runs 1000] [--reps 5] [--store-runs 10000] [--keep DIR]
+                                          [--skip-slurm] [--status-only]
 
 A benchmark, not a test. In a temporary folder it
 
@@ -98,6 +99,9 @@ def synthetic_store(work: Path, runs: int, reps: int) -> Path:
     from msc_neuro_cli.spec.plan import plan_experiment
     from msc_neuro_cli.store.run_store import RunStore
 
+    import os
+
+    os.fsync = lambda fd: None  # a synthetic store need not survive a power cut: write it fast
     sub = work / "status"
     sub.mkdir()
     write_manifest(sub, runs, reps)
@@ -140,6 +144,8 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--store-runs", type=int, default=10000)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--skip-slurm", action="store_true", help="no Slurm submission")
+    parser.add_argument("--status-only", action="store_true", help="only the status part")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="neuro-bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -148,16 +154,18 @@ def main() -> int:
         sweep.mkdir(exist_ok=True)
         write_manifest(sweep, args.runs, args.reps)
         print(f"sweep of {args.runs} runs x {args.reps} repetitions; store of {args.store_runs} runs ({work})")
-        report("local planner (neuro run --dry-run)", measure(neuro("run", "big", "--dry-run"), sweep), TARGETS["submit"])
-        if shutil.which("sbatch"):
+        if not args.status_only:
+            report("local planner (neuro run --dry-run)", measure(neuro("run", "big", "--dry-run"), sweep),
+                   TARGETS["submit"])
+        if shutil.which("sbatch") and not args.skip_slurm and not args.status_only:
             result = measure(neuro("run", "big", "--backend", "held"), sweep)
             report("slurm submission (held array)", result, TARGETS["submit"])
             states = sweep / "training_data" / "runs" / "scale"
             jobs = {json.loads(p.read_text())["job_id"].split("_")[0] for p in states.glob("*/state.json")}
             subprocess.run(["scancel", *sorted(jobs)], check=False, capture_output=True)
             print(f"  {len(list(states.glob('*/state.json')))} runs queued as array job(s) {', '.join(sorted(jobs))}; cancelled")
-        else:
-            print("slurm submission: skipped (sbatch not on PATH: source /tmp/neuro-engines/env.sh)")
+        elif not args.status_only:
+            print("slurm submission: skipped (--skip-slurm, or sbatch not on PATH: source /tmp/neuro-engines/env.sh)")
         t0 = time.perf_counter()
         status_dir = synthetic_store(work, args.store_runs, args.reps)
         print(f"  (synthetic store written in {time.perf_counter() - t0:.0f} s)")

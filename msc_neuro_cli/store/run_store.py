@@ -221,7 +221,9 @@ class RunStore:
         base = self.root / "runs"
         if not base.is_dir():
             return []
-        found = []
-        for spec in sorted(base.glob("*/*/spec.json")):
-            found.append(RunId.parse(f"{spec.parent.parent.name}/{spec.parent.name}"))
+        found = []  # os.scandir, not Path.glob: a store may hold tens of thousands of runs
+        for folder in sorted(e.name for e in os.scandir(base) if e.is_dir()):
+            for exp in sorted(e.name for e in os.scandir(os.path.join(base, folder)) if e.is_dir()):
+                if os.path.exists(os.path.join(base, folder, exp, "spec.json")):
+                    found.append(RunId.parse(f"{folder}/{exp}"))
         return found
