@@ -19,15 +19,16 @@ from rich.table import Table
 
 from msc_neuro_cli import __version__
 from msc_neuro_cli.errors import NeuroError
+from msc_neuro_cli.output import stdout_console
 
-console = Console()
+console = stdout_console()  # piped output keeps every digit
 err_console = Console(stderr=True)
 
 STORE_HELP = "Run store root (the thesis pipeline's training_data/)."
 MANIFEST_HELP = "Experiment manifest."
 
 app = typer.Typer(
-    name="neuro", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
+    name="neuro", no_args_is_help=True, rich_markup_mode="rich", add_completion=True,
     help="Declare, train, track and compare deep-network models of V1 population responses.\n\n"
          "Example: [bold]neuro run demo --jobs 2[/bold], then [bold]neuro status[/bold] and "
          "[bold]neuro export-metrics demo --format csv[/bold].")
@@ -88,10 +89,12 @@ def status(
 
     Example: [bold]neuro status demo[/bold] or [bold]neuro status --json | jq .[/bold]
     """
+    from msc_neuro_cli.runs.results import require_experiments
     from msc_neuro_cli.runs.status import collect_status, print_status
     rows = collect_status(store, experiments, _registries())
+    require_experiments(experiments, (row.get("experiment") for row in rows), store)
     if as_json:
-        typer.echo(json.dumps(rows, indent=1, default=str))
+        _echo_json(rows)
     else:
         print_status(rows, console)
 
@@ -115,6 +118,7 @@ def cancel(
 def export_metrics(
     experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
     fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json (docs/output.md)."),
     per_neuron: bool = typer.Option(False, "--per-neuron", help="One row per neuron (with its noise ceilings)."),
     summary: bool = typer.Option(False, "--summary", help="One row per run: median, p90, p10 over repetitions."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
@@ -126,14 +130,16 @@ def export_metrics(
     feve, eve, fraction_of_oracle and fraction_of_ceiling (docs/metrics.md).
     Example: [bold]neuro export-metrics demo --format csv -o demo.csv[/bold]
     """
-    from msc_neuro_cli.runs.results import metric_rows, selected_runs, summary_rows, to_csv
+    from msc_neuro_cli.runs.results import metric_rows, require_experiments, selected_runs, summary_rows, to_csv
     from msc_neuro_cli.store.run_store import RunStore
+    fmt = "json" if as_json else fmt
     if fmt not in ("csv", "json"):
         raise NeuroError(f"--format must be csv or json, got {fmt!r}")
     if summary and per_neuron:
         raise NeuroError("--summary and --per-neuron cannot be combined")
     s = RunStore(store)
     chosen = selected_runs(s, experiments)
+    require_experiments(experiments, (spec["experiment"] for _, spec in chosen), store)
     rows = summary_rows(s, chosen) if summary else metric_rows(s, chosen, per_neuron)
     text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1) + "\n"
     if out:
@@ -165,7 +171,8 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
 
 
 @app.command()
-def experiments(manifest: Path = _manifest_option()):
+def experiments(manifest: Path = _manifest_option(),
+                as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md).")):
     """List the manifest's experiments with their runs and repetitions.
 
     Example: [bold]neuro experiments -m experiments.yaml[/bold]
@@ -173,6 +180,11 @@ def experiments(manifest: Path = _manifest_option()):
     from msc_neuro_cli.spec.manifest import load_manifest
     from msc_neuro_cli.spec.plan import grid_points
     m = load_manifest(manifest)
+    if as_json:
+        _echo_json([{"experiment": key, "aliases": exp.aliases, "folder": exp.folder,
+                     "runs": sum(1 for _ in grid_points(exp)), "repetitions": len(exp.seeds),
+                     "description": exp.description} for key, exp in m.experiments.items()])
+        return
     table = Table(title=str(manifest))
     for col in ("experiment", "aliases", "folder", "runs", "reps"):
         table.add_column(col, no_wrap=col in ("experiment", "runs", "reps"), max_width=26)
@@ -194,10 +206,16 @@ def worker(
 
 
 @app.callback(invoke_without_command=True)
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+          store: Optional[Path] = typer.Option(None, "--store", help=STORE_HELP + " For every command."),
+          manifest: Optional[Path] = typer.Option(None, "--manifest", "-m", help=MANIFEST_HELP + " For every command.")):
     if version:
         typer.echo(f"neuro {__version__}")
         raise typer.Exit()
+    # the commands' own --store/--manifest read these variables; given after the command they win
+    for variable, value in (("NEURO_STORE", store), ("NEURO_MANIFEST", manifest)):
+        if value is not None:
+            os.environ[variable] = str(value)
 
 
 def _mount_plugin_commands(regs) -> None:
@@ -225,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     global _mounted
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.formatwarning = _format_warning
+    saved = {variable: os.environ.get(variable) for variable in ("NEURO_STORE", "NEURO_MANIFEST")}
     try:
         if not _mounted:
             _mount_plugin_commands(_registries())
@@ -233,3 +252,6 @@ def main(argv: list[str] | None = None) -> None:
     except NeuroError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    finally:  # global --store/--manifest hold for this call only (tests call main in-process)
+        for variable, value in saved.items():
+            os.environ.pop(variable, None) if value is None else os.environ.__setitem__(variable, value)

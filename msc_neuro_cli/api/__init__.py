@@ -41,6 +41,8 @@ from msc_neuro_cli.metrics.ceilings import (cc_max, fraction_of_oracle, nanmean,
 from msc_neuro_cli.metrics.ceilings import ceilings as noise_ceilings
 from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
 from msc_neuro_cli.metrics.scoring import score_replicas, summarise_reps
+# --- command output -------------------------------------------------------------------------
+from msc_neuro_cli.output import snake_keys, stdout_console
 
 
 def installed_registries():
@@ -90,4 +92,6 @@ __all__ = [
     "per_neuron_correlation", "mean_correlation", "noise_ceilings", "cc_max", "oracle_jackknife",
     "oracle_conservative", "fraction_of_oracle", "nanmean", "neuron_weighted_mean", "score_replicas",
     "summarise_reps",
+    # command output
+    "stdout_console", "snake_keys",
 ]

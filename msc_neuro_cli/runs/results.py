@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from msc_neuro_cli.metrics.correlation import summarise
 from msc_neuro_cli.metrics.scoring import PER_NEURON, SCORES, summarise_reps
 from msc_neuro_cli.metrics.tier_scores import TIER_METRICS, summarise_test
+from msc_neuro_cli.errors import StoreError
 from msc_neuro_cli.store.run_store import RunId, RunStore
 
 # per-neuron export: the neuron's noise ceilings next to its scores
@@ -25,6 +26,15 @@ def selected_runs(store: RunStore, experiments: Iterable[str] | None) -> list[tu
         if not wanted or spec["experiment"] in wanted:
             found.append((rid, spec))
     return sorted(found, key=lambda item: (item[1]["experiment"], item[1]["run"]))
+
+
+def require_experiments(names: Iterable[str] | None, found: Iterable[str], store_root) -> None:
+    """An experiment asked for by name that has no stored run is an error (exit 2), not an
+    empty answer."""
+    known = set(found)
+    for name in names or []:
+        if name not in known:
+            raise StoreError(f"{store_root}: no runs of experiment {name!r} in the store (`neuro status` lists them)")
 
 
 def metric_rows(store: RunStore, runs: list[tuple[RunId, dict]], per_neuron: bool = False) -> list[dict]:

@@ -201,7 +201,7 @@ def follow(store: RunStore, plans: list[RunPlan], backend: Backend, console: Con
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=Console(stderr=True)) as progress:
         task = progress.add_task(f"{backend.name} sweep", total=len(plans), info="")
         while True:
             states = {}

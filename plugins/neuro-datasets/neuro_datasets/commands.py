@@ -11,6 +11,7 @@ from rich.console import Console
 from msc_neuro_cli.api import DatasetError
 
 console = Console()
+progress_console = Console(stderr=True)  # progress on stderr: stdout stays data
 
 
 KIND_DEFAULTS = {
@@ -66,7 +67,7 @@ def synth_static(out: Path, seed: int, neurons: int, train: int, val: int, test:
     from .static_synth import generate_static, write_static
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+                  TimeElapsedColumn(), console=progress_console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -103,7 +104,7 @@ def fetch(
     if dataset != "antolik2016":
         raise DatasetError(f"data fetch: unknown dataset {dataset!r} (available: antolik2016)")
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=console, transient=True) as bar:
+                  TransferSpeedColumn(), console=progress_console, transient=True) as bar:
         task = bar.add_task("antolik2016", total=None)
         target = fetch_antolik2016(dest, url or ANTOLIK_URL,
                                    progress=lambda done, total: bar.update(task, completed=done, total=total))

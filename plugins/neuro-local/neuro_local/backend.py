@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections import deque
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from msc_neuro_cli.api import Backend, JobStatus, Param, RunId, RunState, RunStore, Submission, worker_argv
@@ -60,7 +61,7 @@ class LocalBackend(Backend):
         env["NEURO_THREADS"] = str(threads)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-        with Progress(*columns, transient=False) as progress:
+        with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:  # stdout stays data
             overall = progress.add_task("runs", total=len(pending), info="")
             bars: dict[str, int] = {}
             try:

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from msc_neuro_cli.api import NeuroError, atomic_write_bytes
+from msc_neuro_cli.api import NeuroError, atomic_write_bytes, snake_keys, stdout_console
 
 from .neurons import CEILINGS, DEFAULT_CEILING
 
@@ -32,7 +32,7 @@ def _check_ceiling(ceiling: str) -> str:
 
 def _console():
     from rich.console import Console
-    return Console(), Console(stderr=True)
+    return stdout_console(), Console(stderr=True)
 
 
 def report(
@@ -82,9 +82,8 @@ def compare(
     from .compare import compare_rows, print_table
 
     rows, ref = compare_rows(store, runs, reference, manifest, _check_ceiling(ceiling), sort)
-    if as_json:
-        clean = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()} for row in rows]
-        typer.echo(json.dumps(clean, indent=1, default=str))
+    if as_json:  # stable snake_case keys ("Δ median" -> "delta_median"), NaN -> null
+        typer.echo(json.dumps([snake_keys(row) for row in rows], indent=1, default=str))
     else:
         print_table(rows, ref, _console()[0])
 
