@@ -195,6 +195,26 @@ def experiments(manifest: Path = _manifest_option(),
     console.print(table)
 
 
+plugin_app = typer.Typer(no_args_is_help=True, help="Write new plugins.")
+app.add_typer(plugin_app, name="plugin")
+
+
+@plugin_app.command("new")
+def plugin_new(
+    name: str = typer.Argument(..., help="Plugin name: lowercase letters, digits, _ (e.g. divnorm)."),
+    kind: str = typer.Option("component", "--kind", help="What the plugin provides: component."),
+    dest: Path = typer.Option(Path("."), "--dest", help="Folder to write neuro-NAME/ in."),
+):
+    """Write a working plugin package: pyproject with the entry point, a documented example, its tests.
+
+    Example: [bold]neuro plugin new divnorm[/bold], then [bold]pip install -e neuro-divnorm[/bold]
+    and [bold]python -m pytest neuro-divnorm/tests[/bold].
+    """
+    from msc_neuro_cli.scaffold import new_plugin
+    root = new_plugin(name, kind, dest)
+    console.print(f"wrote {root}: pip install -e {root} && python -m pytest {root / 'tests'}")
+
+
 @app.command(hidden=False)
 def worker(
     run_id: str = typer.Argument(..., help="FOLDER/EXPxRUN as stored under runs/."),
