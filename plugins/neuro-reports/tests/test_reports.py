@@ -200,7 +200,7 @@ def test_compare_tests_against_the_reference_and_includes_seed_runs(store):
                "--json", "--store", str(store))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
-    assert len(rows) == 4 and rows[[r["run"] for r in rows].index("experiments_old/bl4x0")]["fraction of ceiling"] is None
+    assert len(rows) == 4 and rows[[r["run"] for r in rows].index("experiments_old/bl4x0")]["fraction_of_ceiling"] is None
     medians = [r["median"] for r in rows]
     assert medians == sorted(medians, reverse=True)
     ref = next(r for r in rows if r["ref"])
@@ -212,9 +212,9 @@ def test_compare_tests_against_the_reference_and_includes_seed_runs(store):
         finals = [json.loads(p.read_text())["val_correlation"]
                   for p in (store / "runs" / row["run"] / "reps").glob("*.json")]
         expected = mannwhitneyu(finals, [0.30, 0.32, 0.31], alternative="two-sided")
-        assert row["U"] == pytest.approx(expected.statistic) and row["p vs ref"] == pytest.approx(expected.pvalue)
-        assert row["Δ median"] == pytest.approx(np.median(finals) - 0.31)
-        assert np.isfinite(row["fraction of ceiling"]) and row["train seconds"] > 0
+        assert row["u"] == pytest.approx(expected.statistic) and row["p_vs_ref"] == pytest.approx(expected.pvalue)
+        assert row["delta_median"] == pytest.approx(np.median(finals) - 0.31)
+        assert np.isfinite(row["fraction_of_ceiling"]) and row["train_seconds"] > 0
     table = cli("compare", "mr", "--store", str(store), "--manifest", str(store.parent / "experiments.yaml"),
                 env={"COLUMNS": "220"})
     assert table.returncode == 0 and "Mann-Whitney" in table.stdout and "(ref)" in table.stdout
