@@ -22,8 +22,9 @@ def test_bad_names_and_existing_folders_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_scaffolded_component_plugin_installs_and_passes_its_own_tests(tmp_path):
-    proc = neuro("plugin", "new", "gainnet", "--dest", str(tmp_path), cwd=tmp_path)
+@pytest.mark.parametrize("kind, tests", [("component", 3), ("dataset", 2)])
+def test_scaffolded_plugin_installs_and_passes_its_own_tests(tmp_path, kind, tests):
+    proc = neuro("plugin", "new", "gainnet", "--kind", kind, "--dest", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     root = tmp_path / "neuro-gainnet"
     # a throwaway environment that sees this one's packages (neuro, TensorFlow, the built-in
@@ -40,7 +41,7 @@ def test_scaffolded_component_plugin_installs_and_passes_its_own_tests(tmp_path)
     listed = subprocess.run([str(python), "-m", "msc_neuro_cli", "plugins", "--json"], capture_output=True,
                             text=True, cwd=tmp_path)
     assert '"gainnet"' in listed.stdout and "neuro-gainnet" not in listed.stderr, listed.stderr
-    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
-                           capture_output=True, text=True, cwd=root)
-    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
-    assert "3 passed" in tests.stdout
+    ran = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+                         capture_output=True, text=True, cwd=root)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert f"{tests} passed" in ran.stdout

@@ -8,14 +8,17 @@ from pathlib import Path
 
 from msc_neuro_cli.errors import NeuroError
 
-KINDS = ("component",)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 # template file -> where it goes in the new package ({package} is filled in)
 _LAYOUT = {
     "component": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
                   "__init__.py.tmpl": "{package}/__init__.py", "layer.py.tmpl": "{package}/layer.py",
                   "test_plugin.py.tmpl": "tests/test_{name}.py"},
+    "dataset": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
+                "__init__.py.tmpl": "{package}/__init__.py", "source.py.tmpl": "{package}/source.py",
+                "test_plugin.py.tmpl": "tests/test_{name}.py"},
 }
+KINDS = tuple(_LAYOUT)
 
 
 def new_plugin(name: str, kind: str = "component", dest: Path = Path(".")) -> Path:
