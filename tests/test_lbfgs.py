@@ -201,7 +201,8 @@ def test_manifest_optimizer_lbfgs_trains_through_the_worker(tmp_path, tiny_data)
     from msc_neuro_cli.spec.plan import plan_experiment
     from msc_neuro_cli.store.run_store import RunStore
     from msc_neuro_cli.testing import TINY_MANIFEST
-    from msc_neuro_cli.runs.worker import load_dataset, run_worker
+    from msc_neuro_cli.datasets.loading import load_dataset
+    from msc_neuro_cli.runs.worker import run_worker
 
     manifest = tmp_path / "experiments.yaml"
     manifest.write_text(TINY_MANIFEST.format(data=tiny_data).replace(
@@ -216,7 +217,7 @@ def test_manifest_optimizer_lbfgs_trains_through_the_worker(tmp_path, tiny_data)
     assert [c["epoch"] for c in record["repetitions"][0]["curve"]] == [0, 2, 5]
 
     # The same repetitions trained here by LbfgsTrainer give the record's numbers.
-    data = load_dataset(plan.spec)
+    data = load_dataset(plan.spec["dataset"])
     specs = [ComponentSpec(c["component"], c["params"], c["where"]) for c in plan.spec["model"]]
     layers = assemble(specs, data.input_dims, data.n_neurons, len(plan.seeds), regs.components)
     config = TrainingConfig(epochs=6, summary_every=3, optimizer="lbfgs", lbfgs_memory=4, xla=False)

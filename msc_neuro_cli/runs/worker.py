@@ -15,9 +15,8 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from msc_neuro_cli.datasets import contract as ds
+from msc_neuro_cli.datasets.loading import load_dataset
 from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.runs import records, training_session
 from msc_neuro_cli.runs.claim import claim_run, pause_point
@@ -37,13 +36,6 @@ class _StopFlag:
         self.raised = True
         # only a job whose script requeues it (NEURO_REQUEUE) stops for a requeue; else an interrupt
         self.requeue = self.requeue or (signum == signal.SIGUSR1 and os.environ.get("NEURO_REQUEUE") == "1")
-
-
-def load_dataset(spec: dict[str, Any]) -> ds.Dataset:
-    """The run's dataset (kept for callers of the old location; see datasets.loading)."""
-    from msc_neuro_cli.datasets.loading import load_dataset as load
-
-    return load(spec["dataset"])
 
 
 def _configure_threads(replicas: int) -> None:
@@ -115,7 +107,7 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
                        epochs=spec["training"]["epochs"], epoch=0)
     if todo:
         _configure_threads(len(todo))
-        data = load_dataset(spec)
+        data = load_dataset(spec["dataset"])
         replicas = spec["training"]["replicas"]
         size = training_session.replicas_per_round(spec, data, len(todo)) if replicas == "auto" else int(replicas)
         diverged = []
