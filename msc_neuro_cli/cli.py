@@ -19,7 +19,7 @@ from rich.table import Table
 
 from msc_neuro_cli import __version__
 from msc_neuro_cli.errors import NeuroError
-from msc_neuro_cli.output import stdout_console
+from msc_neuro_cli.output import output_format, stdout_console, tsv_text
 
 console = stdout_console()  # piped output keeps every digit
 err_console = Console(stderr=True)
@@ -44,6 +44,20 @@ def _manifest_option():
 
 def _echo_json(value) -> None:
     typer.echo(json.dumps(value, indent=1, default=str))
+
+
+def _tsv_option():
+    return typer.Option(False, "--tsv", help="Tab-separated values with a header row, every digit kept "
+                                             "(docs/output.md).")
+
+
+def _echo_rows(rows: list[dict], fmt: str) -> bool:
+    """Print ``rows`` as JSON or TSV (``fmt`` from :func:`output_format`); False: draw the table."""
+    if fmt == "json":
+        _echo_json(rows)
+    elif fmt == "tsv":
+        sys.stdout.write(tsv_text(rows))
+    return fmt != "table"
 
 
 def _registries():
@@ -83,6 +97,7 @@ def run(
 def status(
     experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_tsv: bool = _tsv_option(),
     store: Path = _store_option(),
 ):
     """Show the state of runs: planned, queued, running, finished, failed, interrupted, lost.
@@ -91,11 +106,10 @@ def status(
     """
     from msc_neuro_cli.runs.results import require_experiments
     from msc_neuro_cli.runs.status import collect_status, print_status
+    fmt = output_format(as_json, as_tsv)
     rows = collect_status(store, experiments, _registries())
     require_experiments(experiments, (row.get("experiment") for row in rows), store)
-    if as_json:
-        _echo_json(rows)
-    else:
+    if not _echo_rows(rows, fmt):
         print_status(rows, console)
 
 
@@ -117,8 +131,9 @@ def cancel(
 @app.command("export-metrics")
 def export_metrics(
     experiments: Optional[List[str]] = typer.Argument(None, help="Experiment names (default: all)."),
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, json or tsv."),
     as_json: bool = typer.Option(False, "--json", help="Same as --format json (docs/output.md)."),
+    as_tsv: bool = typer.Option(False, "--tsv", help="Same as --format tsv (docs/output.md)."),
     per_neuron: bool = typer.Option(False, "--per-neuron", help="One row per neuron (with its noise ceilings)."),
     summary: bool = typer.Option(False, "--summary", help="One row per run: median, p90, p10 over repetitions."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
@@ -132,16 +147,16 @@ def export_metrics(
     """
     from msc_neuro_cli.runs.results import metric_rows, require_experiments, selected_runs, summary_rows, to_csv
     from msc_neuro_cli.store.run_store import RunStore
-    fmt = "json" if as_json else fmt
-    if fmt not in ("csv", "json"):
-        raise NeuroError(f"--format must be csv or json, got {fmt!r}")
+    fmt = output_format(as_json, as_tsv) if as_json or as_tsv else fmt
+    if fmt not in ("csv", "json", "tsv"):
+        raise NeuroError(f"--format must be csv, json or tsv, got {fmt!r}")
     if summary and per_neuron:
         raise NeuroError("--summary and --per-neuron cannot be combined")
     s = RunStore(store)
     chosen = selected_runs(s, experiments)
     require_experiments(experiments, (spec["experiment"] for _, spec in chosen), store)
     rows = summary_rows(s, chosen) if summary else metric_rows(s, chosen, per_neuron)
-    text = to_csv(rows) if fmt == "csv" else json.dumps(rows, indent=1) + "\n"
+    text = json.dumps(rows, indent=1) + "\n" if fmt == "json" else tsv_text(rows) if fmt == "tsv" else to_csv(rows)
     if out:
         from msc_neuro_cli.store.fsutil import atomic_write_bytes
         atomic_write_bytes(out, text.encode())
@@ -151,15 +166,16 @@ def export_metrics(
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md).")):
+def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md)."),
+            as_tsv: bool = _tsv_option()):
     """List installed plugins, their versions and what each registers.
 
     Example: [bold]neuro plugins[/bold]
     """
+    fmt = output_format(as_json, as_tsv)
     regs = _registries()
-    if as_json:
-        _echo_json([{"name": i.name, "version": i.version, "module": i.module, "error": i.error,
-                     "provides": i.provides} for i in regs.plugins])
+    if _echo_rows([{"name": i.name, "version": i.version, "module": i.module, "error": i.error,
+                    "provides": i.provides} for i in regs.plugins], fmt):
         return
     table = Table(title="neuro plugins")
     for col in ("plugin", "version", "provides"):
@@ -172,18 +188,19 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
 
 @app.command()
 def experiments(manifest: Path = _manifest_option(),
-                as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md).")):
+                as_json: bool = typer.Option(False, "--json", help="Machine-readable output (docs/output.md)."),
+                as_tsv: bool = _tsv_option()):
     """List the manifest's experiments with their runs and repetitions.
 
     Example: [bold]neuro experiments -m experiments.yaml[/bold]
     """
     from msc_neuro_cli.spec.manifest import load_manifest
     from msc_neuro_cli.spec.plan import grid_points
+    fmt = output_format(as_json, as_tsv)
     m = load_manifest(manifest)
-    if as_json:
-        _echo_json([{"experiment": key, "aliases": exp.aliases, "folder": exp.folder,
-                     "runs": sum(1 for _ in grid_points(exp)), "repetitions": len(exp.seeds),
-                     "description": exp.description} for key, exp in m.experiments.items()])
+    if _echo_rows([{"experiment": key, "aliases": exp.aliases, "folder": exp.folder,
+                    "runs": sum(1 for _ in grid_points(exp)), "repetitions": len(exp.seeds),
+                    "description": exp.description} for key, exp in m.experiments.items()], fmt):
         return
     table = Table(title=str(manifest))
     for col in ("experiment", "aliases", "folder", "runs", "reps"):

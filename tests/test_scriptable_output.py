@@ -87,3 +87,65 @@ def test_shell_completion_is_installable(tmp_path):
     proc = neuro("--show-completion", "bash", cwd=tmp_path)
     assert proc.returncode == 0 and "_neuro_completion" in proc.stdout
     assert "--install-completion" in neuro("--help", cwd=tmp_path).stdout
+
+
+def _tsv_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    lines = text.rstrip("\n").split("\n")
+    return lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+
+
+def _same_value(cell: str, value) -> bool:
+    """A TSV cell read back equals the ``--json`` value: numbers exactly (every digit)."""
+    if value is None:
+        return cell == ""
+    if isinstance(value, bool):
+        return cell == str(value).lower()
+    if isinstance(value, (int, float)):
+        return float(cell) == value
+    if isinstance(value, (list, dict)):
+        return json.loads(cell) == value
+    return cell == value
+
+
+@pytest.mark.parametrize("args", [("experiments",), ("plugins",), ("status",), ("compare", "tiny"),
+                                  ("export-metrics", "tiny"), ("export-metrics", "tiny", "--summary")])
+def test_tsv_has_the_json_keys_and_every_digit(trained, args):
+    rows = _json(trained, *args, "--json")
+    proc = neuro(*args, "--tsv", cwd=trained, env={"NEURO_STORE": str(trained / "store")})
+    assert proc.returncode == 0, proc.stderr
+    header, cells = _tsv_rows(proc.stdout)
+    assert header == list(dict.fromkeys(key for row in rows for key in row))
+    assert len(cells) == len(rows) and all(len(line) == len(header) for line in cells)
+    for row, line in zip(rows, cells):
+        for key, cell in zip(header, line):
+            assert _same_value(cell, row.get(key)), (args, key, cell, row.get(key))
+    floats = [v for row in rows for v in row.values() if isinstance(v, float)]
+    assert all(repr(v) in proc.stdout for v in floats)  # not rounded to 3 digits like the tables
+
+
+@pytest.mark.parametrize("args", [("experiments",), ("plugins",), ("status",), ("compare", "tiny"),
+                                  ("export-metrics", "tiny")])
+def test_json_and_tsv_together_exit_2(trained, args):
+    proc = neuro(*args, "--json", "--tsv", cwd=trained, env={"NEURO_STORE": str(trained / "store")})
+    assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout)
+    assert proc.stderr.strip().splitlines() == ["error: --json and --tsv cannot be combined: choose one"]
+
+
+def test_tsv_escapes_text_and_keeps_numbers():
+    from msc_neuro_cli.output import tsv_text
+    import numpy as np
+
+    text = tsv_text([{"a": 0.1 + 0.2, "b": "x\ty\nz\\", "c": None, "d": float("nan"), "e": True},
+                     {"a": np.float32(0.5), "f": np.int64(3), "g": {"k": [1, 2]}}])
+    assert text.split("\n") == ["a\tb\tc\td\te\tf\tg", "0.30000000000000004\tx\\ty\\nz\\\\\t\t\ttrue\t\t",
+                                '0.5\t\t\t\t\t3\t{"k":[1,2]}', ""]
+    assert tsv_text([]) == ""
+
+
+def test_piped_status_table_keeps_every_digit(trained):
+    proc = neuro("status", cwd=trained, env={"NEURO_STORE": str(trained / "store"), "COLUMNS": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    for row in _json(trained, "status", "--json"):
+        assert row["run_id"] in proc.stdout and row["job_id"] in proc.stdout
+        assert f"{row['val_correlation']:.3f}" in proc.stdout

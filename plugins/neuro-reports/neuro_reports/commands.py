@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from msc_neuro_cli.api import NeuroError, atomic_write_bytes, snake_keys, stdout_console
+from msc_neuro_cli.api import NeuroError, atomic_write_bytes, output_format, snake_keys, stdout_console, tsv_text
 
 from .neurons import CEILINGS, DEFAULT_CEILING
 
@@ -70,6 +70,7 @@ def compare(
     sort: str = typer.Option("median", "--sort", help="Column to sort by (descending)."),
     ceiling: str = typer.Option(DEFAULT_CEILING, "--ceiling", help=f"Noise ceiling: {', '.join(CEILINGS)}."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_tsv: bool = typer.Option(False, "--tsv", help="Tab-separated values, every digit kept (docs/output.md)."),
     store: Path = _store(),
     manifest: Path = _manifest(),
 ):
@@ -81,9 +82,12 @@ def compare(
 
     from .compare import compare_rows, print_table
 
+    fmt = output_format(as_json, as_tsv)
     rows, ref = compare_rows(store, runs, reference, manifest, _check_ceiling(ceiling), sort)
-    if as_json:  # stable snake_case keys ("Δ median" -> "delta_median"), NaN -> null
+    if fmt == "json":  # stable snake_case keys ("Δ median" -> "delta_median"), NaN -> null
         typer.echo(json.dumps([snake_keys(row) for row in rows], indent=1, default=str))
+    elif fmt == "tsv":  # the same keys
+        sys.stdout.write(tsv_text([snake_keys(row) for row in rows]))
     else:
         print_table(rows, ref, _console()[0])
 
