@@ -42,7 +42,7 @@ from msc_neuro_cli.metrics.ceilings import ceilings as noise_ceilings
 from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
 from msc_neuro_cli.metrics.scoring import score_replicas, summarise_reps
 # --- command output -------------------------------------------------------------------------
-from msc_neuro_cli.output import snake_keys, stdout_console
+from msc_neuro_cli.output import output_format, snake_keys, stdout_console, tsv_text
 
 
 def installed_registries():
@@ -93,5 +93,5 @@ __all__ = [
     "oracle_conservative", "fraction_of_oracle", "nanmean", "neuron_weighted_mean", "score_replicas",
     "summarise_reps",
     # command output
-    "stdout_console", "snake_keys",
+    "stdout_console", "snake_keys", "output_format", "tsv_text",
 ]
