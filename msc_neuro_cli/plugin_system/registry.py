@@ -86,11 +86,14 @@ class Registry(Generic[T]):
         return obj
 
     def get(self, name: str) -> T:
-        try:
-            return self._entries[name].obj
-        except KeyError:
+        self.require(name)
+        return self._entries[name].obj
+
+    def require(self, name: str) -> None:
+        """Raise the unknown-name error unless ``name`` is registered (loads nothing)."""
+        if name not in self._entries:
             known = ", ".join(sorted(self._entries)) or "none installed"
-            raise RegistryError(f"unknown {self.kind} {name!r} (available: {known})") from None
+            raise RegistryError(f"unknown {self.kind} {name!r} (available: {known})")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -102,10 +105,17 @@ class Registry(Generic[T]):
         return iter(self._entries.values())
 
 
+PROBE = "probe"  # a component without declared parameters: build it to see what it regularises
+
+
 class ComponentRegistry:
     """Model components handed to ``register_components``.
 
-    - ``layer(name, cls)``: a :class:`msc_neuro_cli.api.layers.ReplicatedLayer` subclass.
+    - ``layer(name, cls, params=None, regularized=None)``: a
+      :class:`msc_neuro_cli.api.layers.ReplicatedLayer` subclass. ``params``, a ``"module:NAME"``
+      reference to the class's ``PARAMS`` in a module that does not import TensorFlow, lets
+      planning validate a manifest without loading the class; ``regularized`` then names the
+      regularizers that act on some weight (None: all it accepts; ``()``: none).
     - ``activation(name, fn)``: ``fn(tensor) -> tensor``.
     - ``regularizer(name, fn)``: ``fn(weights, strength) -> per-replica penalty``; weights are laid
       out as ``(replicas, y, x, channels, units)``.
@@ -126,6 +136,7 @@ class ComponentRegistry:
         self.regularizers: Registry[Callable] = Registry("regularizer", import_tensorflow)
         self.losses: Registry[Callable] = Registry("loss", import_tensorflow)
         self.initializers: Registry[Callable] = Registry("initializer", import_tensorflow)
+        self._declared: dict[str, tuple[Any, tuple[str, ...] | None]] = {}
 
     def all(self) -> dict[str, Registry]:
         return {"component": self.layers, "activation": self.activations,
@@ -143,8 +154,29 @@ class ComponentRegistry:
         for registry in self.all().values():
             registry.current_plugin = plugin
 
-    def layer(self, name: str, cls: type) -> type:
-        return self.layers.add(name, cls)
+    def layer(self, name: str, cls: type, params: str | dict | None = None,
+              regularized: tuple[str, ...] | None = None) -> type:
+        self.layers.add(name, cls)
+        if params is not None:
+            self._declared[name] = (Lazy(params) if isinstance(params, str) else params, regularized)
+        return cls
+
+    def declaration(self, name: str) -> tuple[dict, tuple[str, ...] | str | None]:
+        """A component's ``PARAMS`` and the regularizers that act on its weights: read from its
+        declaration when its plugin gave one (no TensorFlow), else from the loaded class with
+        :data:`PROBE` (build the component to find out)."""
+        self.layers.require(name)
+        if name not in self._declared:
+            return self.layers.get(name).PARAMS, PROBE
+        params, regularized = self._declared[name]
+        if isinstance(params, Lazy):
+            try:
+                params = params.load()
+            except Exception as exc:  # a broken plugin: name it, do not crash with a traceback
+                raise RegistryError(f"parameters of component {name!r} ({params.reference}) failed to load: "
+                                    f"{type(exc).__name__}: {exc}") from None
+            self._declared[name] = (params, regularized)
+        return params, regularized
 
     def activation(self, name: str, fn: Callable) -> Callable:
         return self.activations.add(name, fn)

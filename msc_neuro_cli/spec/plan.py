@@ -19,6 +19,7 @@ from msc_neuro_cli.engine import trainers, training_schema as schema
 from msc_neuro_cli.errors import ManifestError, RegistryError
 from msc_neuro_cli.spec.manifest import Experiment, Where
 from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
+from msc_neuro_cli.plugin_system.registry import PROBE
 from msc_neuro_cli.store.run_store import RunId, check_component
 
 _WHOLE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -92,16 +93,27 @@ def _with_params(declared: dict[str, Param], given: dict, where: Where) -> dict:
         raise ManifestError(str(exc)) from None
 
 
-def _lookup(registry, name: Any, where: Where):
+def _lookup(find, name: Any, where: Where):
+    """``find(name)`` (a registry's ``get``, ``require`` or ``declaration``), its unknown-name
+    error placed at ``where``. Planning only checks names and reads declared parameters, so
+    it never imports TensorFlow for the built-in components."""
     try:
-        return registry.get(name)
+        return find(name)
     except RegistryError as exc:
         raise where.error(str(exc)) from None
 
 
-def _probe_regularizers(component: str, params: dict, where: Where, regs) -> None:
-    """A regularizer the component cannot apply fails when planning (``--dry-run``), not silently."""
-    if not any((params.get("regularizers") or {}).values()):
+def _probe_regularizers(component: str, params: dict, where: Where, regs, regularized) -> None:
+    """A regularizer the component cannot apply fails when planning (``--dry-run``), not silently:
+    checked against the component's declaration, or (``PROBE``) by building it on a nominal input."""
+    active = [name for name, strength in (params.get("regularizers") or {}).items() if strength]
+    if not active:
+        return
+    if regularized != PROBE:
+        for name in active:
+            if regularized is not None and name not in regularized:
+                raise ManifestError(f"{where}.regularizers.{name}: component {component!r} has no weight this "
+                                    f"regularizer applies to (it regularises {', '.join(regularized) or 'none'})")
         return
     from msc_neuro_cli.engine.model import ComponentSpec, probe_regularizers
 
@@ -125,7 +137,7 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
     w = exp.where
     dw = Where(w.file, exp.dataset.line, f"{w.key}.dataset")
     dataset = substitute(exp.dataset, values, dw)
-    source_cls = _lookup(regs.datasets, dataset.get("name"), dw.child(exp.dataset, "name"))
+    source_cls = _lookup(regs.datasets.get, dataset.get("name"), dw.child(exp.dataset, "name"))
     ds_params = {k: v for k, v in dataset.items() if k not in ("name", "preprocess")}
     ds_params = _with_params(source_cls.PARAMS, _located(ds_params, exp.dataset), dw)
     preprocess = _with_params(PREPROCESS_PARAMS, _located(dataset.get("preprocess") or {}, exp.dataset.get("preprocess")),
@@ -140,13 +152,14 @@ def _plan_run(exp: Experiment, run: int, values: dict, regs) -> RunPlan:
         resolved = substitute(comp, values, cw)
         if resolved.get("enabled", True) is False:
             continue  # optional layers switched off by a grid axis (e.g. bs3_exp10's lin_scale)
-        cls = _lookup(regs.components.layers, resolved["component"], cw.child(comp, "component"))
+        declared, regularized = _lookup(regs.components.declaration, resolved["component"],
+                                        cw.child(comp, "component"))
         params = {k: v for k, v in resolved.items() if k not in ("component", "enabled")}
-        checked = _with_params({**COMMON_PARAMS, **cls.PARAMS}, _located(params, comp), cw)
-        _lookup(regs.components.activations, checked["activation"], cw.child(comp, "activation"))
+        checked = _with_params({**COMMON_PARAMS, **declared}, _located(params, comp), cw)
+        _lookup(regs.components.activations.require, checked["activation"], cw.child(comp, "activation"))
         for reg_name in (checked.get("regularizers") or {}):
-            _lookup(regs.components.regularizers, reg_name, cw.child(comp, "regularizers"))
-        _probe_regularizers(resolved["component"], params, cw, regs)
+            _lookup(regs.components.regularizers.require, reg_name, cw.child(comp, "regularizers"))
+        _probe_regularizers(resolved["component"], params, cw, regs, regularized)
         model.append({"component": resolved["component"], "params": params, "where": str(cw)})
 
     try:
@@ -176,7 +189,7 @@ def _training(exp: Experiment, values: dict, regs) -> dict:
     w = exp.where
     tw = Where(w.file, getattr(exp.training, "line", w.line), f"{w.key}.training")
     training = _with_params(schema.TRAINING, _located(substitute(exp.training, values, tw), exp.training), tw)
-    _lookup(regs.components.losses, training["loss"], tw.child(exp.training, "loss"))
+    _lookup(regs.components.losses.require, training["loss"], tw.child(exp.training, "loss"))
     if training["early_stopping"] is not None:
         given = training["early_stopping"]
         ew = tw.child(exp.training, "early_stopping")

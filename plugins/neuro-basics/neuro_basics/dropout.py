@@ -21,20 +21,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from msc_neuro_cli.api import Param
-
-
-def _rate(value):
-    return None if 0.0 <= value < 1.0 else f"dropout rate must be in [0, 1), got {value}"
-
-
-DROPOUT_PARAMS = {
-    "dropout": Param(float, 0.0, "fraction of outputs dropped while training (1 - NDN3's keep_prob)",
-                     check=_rate),
-    "dropout_mask": Param(str, "batch", "'batch': one mask per unit/filter for the whole minibatch "
-                          "(NDN3); 'row': one per example", choices=("batch", "row")),
-}
-
+from neuro_basics.params import DROPOUT_PARAMS  # noqa: F401  (re-exported: plugins import it here)
 
 SALT = 0x5EED  # second word of the seed
 

@@ -12,7 +12,7 @@ import math
 
 import tensorflow as tf
 
-from msc_neuro_cli.api import Param
+from neuro_basics.params import regularizers_param  # noqa: F401  (re-exported: plugins import it here)
 
 
 def as_image(x, dims):
@@ -40,25 +40,3 @@ def replicated_conv2d(images, kernel, stride: int, padding: str = "same"):
     strides = [1, stride, stride, 1]
     return tf.stack([tf.nn.conv2d(images[r], kernel[r], strides, padding.upper())
                      for r in range(replicas)])
-
-
-def _check_regularizers(allowed):
-    def check(value):
-        if not isinstance(value, dict):
-            return "expected a mapping regularizer name -> strength"
-        for name, strength in value.items():
-            if allowed is not None and name not in allowed:
-                return f"regularizer {name!r} does not apply to this component (allowed: {', '.join(allowed)})"
-            if isinstance(strength, bool) or not isinstance(strength, (int, float)) or strength < 0:
-                return f"strength of {name!r} must be a number >= 0, got {strength!r}"
-        return None
-    return check
-
-
-def regularizers_param(allowed: tuple[str, ...] | None = None, where: str = "") -> Param:
-    """The ``regularizers`` key, checked: strengths >= 0 and (if given) names among ``allowed``."""
-    help_text = "mapping regularizer name -> strength, e.g. {l2: 0.1}"
-    if where:
-        help_text += f"; {where}"
-    return Param(dict, None, help_text, check=_check_regularizers(allowed))
-

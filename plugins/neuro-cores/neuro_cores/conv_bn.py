@@ -19,9 +19,10 @@ import numpy as np
 import tensorflow as tf
 
 from msc_neuro_cli.api.layers import batch_rows
-from msc_neuro_cli.api import Param
 from neuro_basics.layer_ops import flatten_image
 from neuro_frontends.conv import Conv
+
+from .params import CONV_BN_PARAMS
 
 MOVING = {"moving_mean": 0.0, "moving_variance": 1.0}
 
@@ -77,11 +78,7 @@ def _fused_training(z, moving_mean, moving_variance, gamma, beta, momentum, epsi
 
 @keras.saving.register_keras_serializable(package="neuro")
 class ConvBatchNorm(Conv):
-    PARAMS = {
-        **{k: v for k, v in Conv.PARAMS.items() if k != "bias_init"},
-        "momentum": Param(float, 0.99, "moving-average momentum of the statistics", minimum=0.0, maximum=1.0),
-        "epsilon": Param(float, 1e-3, "added to the variance", minimum=0.0),
-    }
+    PARAMS = CONV_BN_PARAMS
 
     def weight_shapes(self):
         k = self.params["filters"]

@@ -5,5 +5,5 @@ from msc_neuro_cli.api import hookimpl
 
 @hookimpl
 def register_components(registry):
-    # by reference: TensorFlow is imported only when a model is built
-    registry.layer("normal", "neuro_dense.normal:Dense")
+    # by reference, parameters apart: TensorFlow is imported only when a model is built
+    registry.layer("normal", "neuro_dense.normal:Dense", params="neuro_dense.params:DENSE_PARAMS")

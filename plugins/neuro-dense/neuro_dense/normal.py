@@ -9,20 +9,14 @@ from __future__ import annotations
 import keras
 
 from msc_neuro_cli.api.layers import ReplicatedLayer, dense_product
-from msc_neuro_cli.api import Param
-from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
-from neuro_basics.layer_ops import regularizers_param
+from neuro_basics.dropout import DropoutMixin
+
+from .params import DENSE_PARAMS
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class Dense(DropoutMixin, ReplicatedLayer):
-    PARAMS = {
-        "units": Param((int, str), help="output units: an integer, 'N' (neurons) or '0.2N'"),
-        "init": Param(str, "normal", "weight initialiser (normal, trunc_normal, zeros)"),
-        "bias_init": Param(str, "zeros", "bias initialiser (zeros, trunc_normal, normal)"),
-        "regularizers": regularizers_param(where="all apply to W, laid out (y, x, channels, units) of the input"),
-        **DROPOUT_PARAMS,
-    }
+    PARAMS = DENSE_PARAMS
 
     def weight_shapes(self):
         return {"kernel": (self.in_features, self.params["units"]), "bias": (self.params["units"],)}

@@ -14,28 +14,16 @@ from __future__ import annotations
 import keras
 
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from msc_neuro_cli.api import ManifestError, Param
-from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
-from neuro_basics.layer_ops import (as_image, conv_output_size, flatten_image, regularizers_param,
-                                    replicated_conv2d)
+from msc_neuro_cli.api import ManifestError
+from neuro_basics.dropout import DropoutMixin
+from neuro_basics.layer_ops import as_image, conv_output_size, flatten_image, replicated_conv2d
 
-CONV_GEOMETRY = {
-    "filters": Param(int, help="number of filters K", minimum=1),
-    "width": Param(int, help="filter width c (filters are c x c)", minimum=1),
-    "stride": Param(int, 1, "stride s in both directions (NDN3 shift_spacing)", minimum=1),
-    "padding": Param(str, "same", "'same' (NDN3) or 'valid'", choices=("same", "valid")),
-}
+from .params import CONV_PARAMS
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class Conv(DropoutMixin, ReplicatedLayer):
-    PARAMS = {
-        **CONV_GEOMETRY,
-        "init": Param(str, "normal", "weight initialiser (normal, trunc_normal, zeros)"),
-        "bias_init": Param(str, "zeros", "bias initialiser (zeros, trunc_normal, normal)"),
-        "regularizers": regularizers_param(where="all apply to the kernel (c, c, channels, filters)"),
-        **DROPOUT_PARAMS,
-    }
+    PARAMS = CONV_PARAMS
 
     def __init__(self, params, input_dims, replicas=1, **kwargs):
         super().__init__(params, input_dims, replicas, **kwargs)

@@ -17,32 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from msc_neuro_cli.api import ManifestError, Param
-from neuro_basics.layer_ops import as_image, conv_output_size, flatten_image, regularizers_param, replicated_conv2d
+from msc_neuro_cli.api import ManifestError
+from neuro_basics.layer_ops import as_image, conv_output_size, flatten_image, replicated_conv2d
 
-from .dog import _bounds, dog_filters, random_dog_parameters
-
-
-def _bounds_or_default(value):
-    return None if value is None else _bounds(value)
+from .dog import dog_filters, random_dog_parameters
+from .params import CONV_DOG_PARAMS
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class ConvDifferenceOfGaussians(ReplicatedLayer):
-    PARAMS = {
-        "filters": Param(int, help="number of DoG filters K", minimum=1),
-        "width": Param(int, help="filter grid width c (c x c)", minimum=1),
-        "stride": Param(int, 1, "stride s (NDN3 shift_spacing)", minimum=1),
-        "init": Param(str, "random", "weights: 'random' (uniform within bounds) or 'zeros'",
-                      choices=("random", "zeros")),
-        "bias_init": Param(str, "zeros", "bias initialiser (an initializer plugin name)"),
-        "impl_sigma": Param(bool, True, "second Gaussian's variance is s1 + s2"),
-        "impl_concentric": Param(bool, True, "second Gaussian shares the first one's centre"),
-        "sigma_bounds": Param(list, None, "[low, high] of the variance-like sigma (default [1, int(0.82 c)])",
-                              check=_bounds_or_default),
-        "alpha_max": Param((int, float), 10.0, "upper bound of alpha for random initialisation"),
-        "regularizers": regularizers_param((), "none: the DoG parameters are not regularised (NDN3)"),
-    }
+    PARAMS = CONV_DOG_PARAMS
 
     def __init__(self, params, input_dims, replicas=1, **kwargs):
         super().__init__(params, input_dims, replicas, **kwargs)

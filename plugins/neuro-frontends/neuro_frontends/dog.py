@@ -23,15 +23,10 @@ import tensorflow as tf
 import keras
 
 from msc_neuro_cli.api.layers import ReplicatedLayer, batched_product, image_product
-from msc_neuro_cli.api import Param
+
+from .params import DOG_PARAMS
 
 ALPHA_MIN = float(np.finfo(float).eps)
-
-
-def _bounds(value):
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
-        return "expected a list [low, high] of two numbers"
-    return None
 
 
 def gaussian_factors(params, height: int, width: int, impl_sigma=True, impl_concentric=True,
@@ -111,16 +106,7 @@ def random_dog_parameters(rng, units: int, height: int, width: int, sigma_bounds
 
 @keras.saving.register_keras_serializable(package="neuro")
 class DifferenceOfGaussians(ReplicatedLayer):
-    PARAMS = {
-        "units": Param((int, str), help="number of DoG units K"),
-        "init": Param(str, "random", "weights: 'random' (uniform within bounds) or 'zeros'",
-                      choices=("random", "zeros")),
-        "bias_init": Param(str, "zeros", "bias initialiser (an initializer plugin name)"),
-        "impl_sigma": Param(bool, True, "second Gaussian's variance is s1 + s2"),
-        "impl_concentric": Param(bool, True, "second Gaussian shares the first one's centre"),
-        "sigma_bounds": Param(list, [1, 25], "[low, high] of the variance-like sigma", check=_bounds),
-        "alpha_max": Param((int, float), 10.0, "upper bound of alpha for random initialisation"),
-    }
+    PARAMS = DOG_PARAMS
 
     def _hw(self):
         y, x, c = self.input_dims

@@ -10,12 +10,13 @@ import keras
 import numpy as np
 
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from neuro_basics.layer_ops import regularizers_param
+
+from .params import LIN_SCALE_PARAMS
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class LinScale(ReplicatedLayer):
-    PARAMS = {"regularizers": regularizers_param((), "none: the scale and offset are not regularised")}
+    PARAMS = LIN_SCALE_PARAMS
 
     def weight_shapes(self):
         return {"scale": (1,), "offset": (1,)}

@@ -22,25 +22,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from msc_neuro_cli.api import Param
-from neuro_basics.layer_ops import regularizers_param
-
+from .params import GAUSSIAN_READOUT_PARAMS
 from .space_feature import SpaceFeatureReadout
-
-FEATURE_ONLY_REGS = ("l1", "l2", "norm2", "max_filt", "norm2_filt")
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class GaussianReadout(SpaceFeatureReadout):
-    PARAMS = {
-        **SpaceFeatureReadout.PARAMS,
-        "init": Param(str, "normal", "initialiser of the feature weights"),
-        "init_width": Param(float, 0.2, "initial sigma as a fraction of the larger map side", minimum=0.0),
-        "init_position_range": Param(float, 0.5, "initial positions: uniform in this central fraction of the map",
-                                     minimum=0.0, maximum=1.0),
-        "min_width": Param(float, 0.5, "smallest sigma in pixels", minimum=1e-3),
-        "regularizers": regularizers_param(FEATURE_ONLY_REGS, "all act on the feature weights"),
-    }
+    PARAMS = GAUSSIAN_READOUT_PARAMS
 
     def weight_shapes(self):
         n = self.params["units"]

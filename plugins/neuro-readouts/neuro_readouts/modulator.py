@@ -19,9 +19,8 @@ import tensorflow as tf
 
 from msc_neuro_cli.api.layers import side_inputs
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from msc_neuro_cli.api import Param
-from neuro_basics.layer_ops import regularizers_param
 
+from .params import MODULATOR_PARAMS
 from .side_mlp import ReadsSideInputs, mlp_forward, mlp_initial, mlp_shapes, side_rows
 
 PREFIX = "gain"
@@ -29,12 +28,7 @@ PREFIX = "gain"
 
 @keras.saving.register_keras_serializable(package="neuro")
 class BehaviorModulator(ReadsSideInputs, ReplicatedLayer):
-    PARAMS = {
-        "behavior_variables": Param(int, 3, "behaviour values per trial (the dataset's behavior rows)", minimum=1),
-        "hidden": Param(int, 10, "hidden units of the MLP", minimum=1),
-        "layers": Param(int, 2, "linear layers of the MLP (1: no hidden layer)", minimum=1),
-        "regularizers": regularizers_param(("l1", "l2"), "act on the MLP's last weight matrix"),
-    }
+    PARAMS = MODULATOR_PARAMS
 
     def output_dims(self):
         return self.input_dims

@@ -30,42 +30,24 @@ added to every neuron's point.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from msc_neuro_cli.api.layers import side_inputs
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from msc_neuro_cli.api import ManifestError, Param
-from neuro_basics.layer_ops import regularizers_param
+from msc_neuro_cli.api import ManifestError
 
 from .bilinear import read_points
+from .params import MEAN_RESPONSE, POINT_GAUSSIAN_PARAMS
 from .side_mlp import ReadsSideInputs, mlp_forward, mlp_initial, mlp_shapes, side_rows
 
-MEAN_RESPONSE = "mean_response"
 SHIFTER = "shifter"
 
 
 @keras.saving.register_keras_serializable(package="neuro")
 class PointGaussianReadout(ReadsSideInputs, ReplicatedLayer):
-    PARAMS = {
-        "units": Param((int, str), help="output units: an integer, 'N' (neurons) or '0.2N'"),
-        "spread": Param(str, "full", "'full': 2x2 lower-triangular factor; 'isotropic': one sigma",
-                        choices=("full", "isotropic")),
-        "init_mu_range": Param(float, 0.3, "initial positions uniform in +- this (normalised coordinates)",
-                               minimum=0.0, maximum=1.0),
-        "init_sigma": Param(float, 0.1, "initial spread (normalised coordinates)", minimum=0.0),
-        "sample_per": Param(str, "row", "while training, one position sample per 'row' or per 'batch'",
-                            choices=("row", "batch")),
-        "bias_init": Param(str, MEAN_RESPONSE, "'mean_response' (the training mean of each neuron) or an "
-                                               "initialiser (zeros, trunc_normal, normal)"),
-        "shifter_layers": Param(int, 0, "layers of the pupil-centre shifter MLP (0: no shifter)", minimum=0),
-        "shifter_hidden": Param(int, 5, "hidden units of the shifter MLP", minimum=1),
-        "regularizers": dataclasses.replace(
-            regularizers_param(("l1", "l2"), "act on the feature weights"), default={"l1": 0.0076}),
-    }
+    PARAMS = POINT_GAUSSIAN_PARAMS
 
     # ------------------------------------------------------------------ weights
     @property

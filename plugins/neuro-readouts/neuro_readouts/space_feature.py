@@ -20,24 +20,15 @@ import keras
 import tensorflow as tf
 
 from msc_neuro_cli.api.layers import ReplicatedLayer
-from msc_neuro_cli.api import Param
-from neuro_basics.dropout import DROPOUT_PARAMS, DropoutMixin
-from neuro_basics.layer_ops import regularizers_param
+from neuro_basics.dropout import DropoutMixin
 
-SPACE_REGS = ("d2x", "max_space", "norm2_space")
-FEATURE_REGS = ("max_filt", "norm2_filt")
-BOTH_REGS = ("l1", "l2", "norm2")
-SEP_REGS = BOTH_REGS + SPACE_REGS + FEATURE_REGS
+from .params import FACTORISED_PARAMS, FEATURE_REGS, READOUT_PARAMS, SEPARABLE_PARAMS, SPACE_REGS
 
 
 class SpaceFeatureReadout(DropoutMixin, ReplicatedLayer):
     """Base: subclasses give ``space_kernel()`` (R, S, N) and ``feature_kernel()`` (R, F, N)."""
 
-    PARAMS = {
-        "units": Param((int, str), help="output units: an integer, 'N' (neurons) or '0.2N'"),
-        "bias_init": Param(str, "zeros", "bias initialiser (zeros, trunc_normal, normal)"),
-        **DROPOUT_PARAMS,
-    }
+    PARAMS = READOUT_PARAMS
 
     @property
     def positions(self) -> int:
@@ -82,12 +73,7 @@ class SpaceFeatureReadout(DropoutMixin, ReplicatedLayer):
 
 @keras.saving.register_keras_serializable(package="neuro")
 class Separable(SpaceFeatureReadout):
-    PARAMS = {
-        **SpaceFeatureReadout.PARAMS,
-        "init": Param(str, "normal", "initialiser of k_t and k_s (normal, trunc_normal, zeros)"),
-        "regularizers": regularizers_param(SEP_REGS, "d2x/max_space/norm2_space: k_s; max_filt/norm2_filt: "
-                                                     "k_t; l1/l2/norm2: both"),
-    }
+    PARAMS = SEPARABLE_PARAMS
 
     def weight_shapes(self):
         n = self.params["units"]
@@ -107,12 +93,7 @@ class Separable(SpaceFeatureReadout):
 
 @keras.saving.register_keras_serializable(package="neuro")
 class Factorised(SpaceFeatureReadout):
-    PARAMS = {
-        **SpaceFeatureReadout.PARAMS,
-        "init": Param(str, "trunc_normal", "initialiser of the mask and features (before |.|)"),
-        "regularizers": regularizers_param(SEP_REGS, "d2x/max_space/norm2_space: |mask|; "
-                                                     "max_filt/norm2_filt: |features|; l1/l2/norm2: both"),
-    }
+    PARAMS = FACTORISED_PARAMS
 
     def weight_shapes(self):
         n = self.params["units"]
