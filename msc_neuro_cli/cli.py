@@ -219,7 +219,7 @@ app.add_typer(plugin_app, name="plugin")
 @plugin_app.command("new")
 def plugin_new(
     name: str = typer.Argument(..., help="Plugin name: lowercase letters, digits, _ (e.g. divnorm)."),
-    kind: str = typer.Option("component", "--kind", help="What the plugin provides: component or dataset."),
+    kind: str = typer.Option("component", "--kind", help="What the plugin provides: component, dataset or backend."),
     dest: Path = typer.Option(Path("."), "--dest", help="Folder to write neuro-NAME/ in."),
 ):
     """Write a working plugin package: pyproject with the entry point, a documented example, its tests.

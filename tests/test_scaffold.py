@@ -22,7 +22,7 @@ def test_bad_names_and_existing_folders_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, tests", [("component", 3), ("dataset", 2)])
+@pytest.mark.parametrize("kind, tests", [("component", 3), ("dataset", 2), ("backend", 4)])
 def test_scaffolded_plugin_installs_and_passes_its_own_tests(tmp_path, kind, tests):
     proc = neuro("plugin", "new", "gainnet", "--kind", kind, "--dest", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

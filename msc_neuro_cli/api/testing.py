@@ -1,5 +1,6 @@
 """Test kits for plugin authors: the real CLI, tiny data, installed test plugins (backends,
-commands), a dataset contract check, and the component contract (replicas independent, export
+commands), a dataset contract check, the backend contract (a tiny run submitted, followed and
+cancelled through the real CLI), and the component contract (replicas independent, export
 round trip, training through the real trainer).
 
 Importing this module loads no TensorFlow; the component kit imports it when first called.
@@ -7,7 +8,10 @@ Importing this module loads no TensorFlow; the component kit imports it when fir
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,101 @@ def check_dataset(source: DatasetSource, options: dict[str, Any] | None = None) 
     done = preprocess(data, full)
     validate(done, f"{type(source).__name__} after preprocessing")
     return done
+
+
+# --- backends ---------------------------------------------------------------------------------
+class _BackendSweep:
+    """TINY_MANIFEST in ``directory`` with a profile ``check`` selecting the backend under test,
+    and the real CLI on its own store and manifest (whatever NEURO_STORE or NEURO_MANIFEST say)."""
+
+    RUN = "testfolder/tinyx0"  # the one run submitted: one repetition of the first grid point
+
+    def __init__(self, backend: str, directory: Path, profile: dict | None):
+        import yaml
+
+        self.directory, self.store = Path(directory), Path(directory) / "training_data"
+        self.manifest = self.directory / "experiments.yaml"
+        profiles = yaml.safe_dump({"profiles": {"check": {"backend": backend, **(profile or {})}}})
+        self.manifest.write_text(TINY_MANIFEST.format(data=write_tiny_dataset(self.directory / "data")) + profiles)
+        self.backend = backend
+
+    def argv(self, *args: str) -> list[str]:
+        return ["--store", str(self.store), "--manifest", str(self.manifest), *args]
+
+    def run_argv(self, epochs: int) -> list[str]:
+        return self.argv("run", "tiny", "--backend", "check", "--run", "0", "-o", "repetitions=1",
+                         "-o", f"training.epochs={epochs}")
+
+    def cli(self, *args: str, timeout: float = 600):
+        return neuro(*self.argv(*args), cwd=self.directory, timeout=timeout)
+
+    def row(self) -> dict | None:
+        proc = self.cli("status", "--json")
+        assert proc.returncode == 0, proc.stderr
+        return next((row for row in json.loads(proc.stdout) if row["run_id"] == self.RUN), None)
+
+    def engine(self):
+        """The run's backend rebuilt from its recorded profile, as ``neuro status`` rebuilds it."""
+        from msc_neuro_cli.plugin_system.manager import registries
+        from msc_neuro_cli.runs.lifecycle import backend_for
+        from msc_neuro_cli.store.run_store import RunId, RunStore
+
+        return backend_for(RunStore(self.store).read_state(RunId.parse(self.RUN)), registries())
+
+    def explain(self, what: str) -> str:
+        from msc_neuro_cli.store.run_store import RunId, RunStore
+
+        err = RunStore(self.store).job_logs(RunId.parse(self.RUN))[1]
+        log = err.read_text()[-2000:] if err.exists() else "(no worker log)"
+        return f"backend {self.backend!r}: {what}; status: {self.row()}; worker log {err}:\n{log}"
+
+
+def check_backend(backend: str, directory: Path, profile: dict | None = None, timeout: float = 600) -> dict:
+    """The backend contract through the real CLI (the backend's plugin installed): ``neuro run
+    --wait`` submits one tiny run (one repetition, two epochs) through ``backend`` with ``profile``
+    into a store under ``directory`` and follows it with the backend's ``poll``; the run must end
+    finished, with the job id ``submit`` returned, its repetition scored and its ledger line.
+    Returns the run's ``neuro status --json`` row."""
+    sweep = _BackendSweep(backend, directory, profile)
+    proc = neuro(*sweep.run_argv(2), "--wait", cwd=sweep.directory, timeout=timeout)
+    assert proc.returncode == 0, sweep.explain(f"neuro run exited {proc.returncode}: {proc.stderr[-1500:]}")
+    row = sweep.row()
+    assert row and row["state"] == "finished" and row["job_id"], sweep.explain("the run did not finish")
+    assert row["backend"] == "check" and row["reps_done"] == 1 and -1 <= row["val_correlation"] <= 1, row
+    ledger = (sweep.store / "experiments.txt").read_text().split()
+    assert any(line.startswith(sweep.RUN + "/") for line in ledger), ledger
+    return row
+
+
+def check_backend_cancel(backend: str, directory: Path, profile: dict | None = None, timeout: float = 300) -> dict:
+    """``neuro cancel`` through the backend: one tiny run with many epochs is submitted (``neuro
+    run`` in the background, so blocking backends work too); once its worker trains, ``poll``
+    must report the job queued or running, and after ``neuro cancel`` no longer alive, and
+    ``neuro status`` must show the run cancelled. Returns its status row."""
+    from msc_neuro_cli.runs.lifecycle import ACTIVE, TERMINAL
+
+    sweep = _BackendSweep(backend, directory, profile)
+    with open(sweep.directory / "neuro-run.log", "ab") as log:
+        started = subprocess.Popen([sys.executable, "-m", "msc_neuro_cli", *sweep.run_argv(100_000)],
+                                   cwd=sweep.directory, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        training = lambda: (row := sweep.row()) and row["state"] == "running" and row["epoch"] >= 1 and row  # noqa: E731
+        job = wait_for(f"the {backend} worker to train", training, timeout)["job_id"]
+        engine = sweep.engine()
+        status = engine.poll([job]).get(job)
+        assert status is not None and status.state in ACTIVE, sweep.explain(f"poll reports job {job} as {status}")
+        proc = sweep.cli("cancel", "tiny")
+        assert proc.returncode == 0 and sweep.RUN in proc.stdout, proc.stdout + proc.stderr
+        ended = lambda: (status := engine.poll([job]).get(job)) is None or status.state in TERMINAL  # noqa: E731
+        wait_for(f"{backend} to end job {job} after neuro cancel", ended, timeout)
+        row = sweep.row()
+        assert row["state"] == "cancelled", sweep.explain("the run is not cancelled")
+        wait_for("the background neuro run to return", lambda: started.poll() is not None, timeout)
+        return row
+    finally:
+        if started.poll() is None:
+            started.kill()
+            started.wait()
 
 
 # --- components -------------------------------------------------------------------------------
@@ -148,6 +247,8 @@ __all__ = [
     "notify_trackers",
     # datasets
     "check_dataset",
+    # backends
+    "check_backend", "check_backend_cancel",
     # components
     "build", "run", "computes_in_low_precision", "assert_replicas_independent", "assert_export_roundtrip", "synthetic_data", "make_trainer", "smoke_train",
 ]

@@ -17,6 +17,9 @@ _LAYOUT = {
     "dataset": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
                 "__init__.py.tmpl": "{package}/__init__.py", "source.py.tmpl": "{package}/source.py",
                 "test_plugin.py.tmpl": "tests/test_{name}.py"},
+    "backend": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
+                "__init__.py.tmpl": "{package}/__init__.py", "backend.py.tmpl": "{package}/backend.py",
+                "test_plugin.py.tmpl": "tests/test_{name}.py"},
 }
 KINDS = tuple(_LAYOUT)
 
