@@ -76,3 +76,39 @@ def test_truncated_checkpoint_and_leftover_temporaries_do_not_block_the_run(tmp_
     assert json.loads((run_dir / "state.json").read_text())["state"] == "finished"
     assert not any(path.exists() for path in leftovers)
     assert not (run_dir / "checkpoint.npz").exists()
+
+
+def test_a_sweep_skips_a_run_with_a_damaged_state_and_trains_the_others(tmp_path):
+    store = _planned_store(tmp_path)
+    damaged = store / "runs" / "testfolder" / "tinyx0" / "state.json"
+    damaged.write_text('{"state": "runn')                                   # a torn write
+    plan = neuro("run", "tiny", "--dry-run", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "corrupt" in plan.stdout and "failed" in plan.stdout
+    proc = neuro("run", "tiny", "-o", "training.epochs=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "tinyx0" in line]  # (progress bars are on stderr too)
+    assert len(said) == 1 and "skipped testfolder/tinyx0" in said[0] and f"{damaged}: damaged JSON file" in said[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert json.loads((damaged.parent.parent / "tinyx1" / "state.json").read_text())["state"] == "finished"
+    assert damaged.read_text() == '{"state": "runn'                        # left for the user to see
+    forced = neuro("run", "tiny", "--run", "0", "--force", "-o", "training.epochs=1", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert json.loads(damaged.read_text())["state"] == "finished"
+
+
+def test_status_of_an_experiment_lists_its_damaged_runs(tmp_path):
+    store = _planned_store(tmp_path)
+    runs = store / "runs" / "testfolder"
+    (runs / "tinyx0" / "state.json").write_text("[]")                       # JSON, not a state
+    (runs / "tinyx1" / "spec.json").write_bytes(b"")                        # its experiment: from its sibling
+    rows = json.loads(neuro("status", "tiny", "--json", cwd=tmp_path, check=True).stdout)
+    assert {row["run_id"]: (row["state"], row["experiment"], row["name"]) for row in rows} == {
+        "testfolder/tinyx0": ("corrupt", "tiny", "hsm_h0.5"), "testfolder/tinyx1": ("corrupt", "tiny", "-")}
+    (runs / "tinyx0" / "spec.json").write_text('{"experiment": ')           # no readable spec left
+    table = neuro("status", "tiny", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("corrupt") == 2  # two rows, then a line naming each damaged file
+    assert str(runs / "tinyx0" / "spec.json") in table.stdout and str(runs / "tinyx1" / "spec.json") in table.stdout
+    other = neuro("status", "other", cwd=tmp_path)
+    assert other.returncode == 2 and "no runs of experiment 'other'" in other.stderr

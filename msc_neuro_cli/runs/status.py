@@ -9,6 +9,7 @@ from rich.table import Table
 
 from msc_neuro_cli.runs.lifecycle import RunState, current_states, state_of
 from msc_neuro_cli.errors import StoreError
+from msc_neuro_cli.plain_table import PLAIN_FROM, plain_table
 from msc_neuro_cli.runs.results import record_scores
 from msc_neuro_cli.store.run_store import RunStore
 
@@ -20,21 +21,27 @@ COLOURS = {RunState.FINISHED: "green", RunState.FAILED: "red", RunState.LOST: "r
 
 
 def collect_status(store_path: Path, experiments, regs) -> list[dict]:
-    """One row per stored run. A run whose files cannot be read is a ``corrupt`` row naming the
-    file (its error), and the others are listed as usual."""
+    """One row per stored run (of ``experiments``, default all). A run whose files cannot be read
+    is a ``corrupt`` row naming the file (its error), and the others are listed as usual.
+
+    Reads two small files per run (spec and state; the worker keeps a finished run's scores in
+    its state) and asks each engine once for its active jobs: linear in the runs, no TensorFlow.
+    """
     store = RunStore(store_path)
     wanted = set(experiments or [])
-    runs, stored, corrupt = [], {}, []
+    runs, stored, damaged = [], {}, []
     for rid in store.run_ids():
+        spec = None
         try:
             spec = store.read_spec(rid)
+            if not isinstance(spec.get("experiment"), str):
+                raise StoreError(f"{store.run_dir(rid) / 'spec.json'}: damaged store file (no experiment)")
             if wanted and spec["experiment"] not in wanted:
                 continue
-            stored[str(rid)] = store.read_state(rid)
-            state_of(stored[str(rid)])  # an unknown state is damage too
+            stored[str(rid)] = store.read_known_state(rid)
             runs.append((rid, spec))
         except StoreError as exc:
-            corrupt.append(_corrupt_row(rid, exc))
+            damaged.append((rid, spec, exc))
     runs.sort(key=lambda item: (item[1]["experiment"], item[1]["run"]))
     states = current_states(store, [rid for rid, _ in runs], regs, stored)
     rows = []
@@ -42,8 +49,16 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
         try:
             rows.append(_row(store, rid, spec, states[str(rid)]))
         except StoreError as exc:
-            rows.append(_corrupt_row(rid, exc))
-    return rows + corrupt
+            rows.append(_corrupt_row(rid, spec, exc, {}))
+    known = _experiments_by_folder(runs)
+    corrupt = [_corrupt_row(rid, spec, exc, known) for rid, spec, exc in damaged]
+    return rows + [row for row in corrupt if not wanted or row["experiment"] in wanted]
+
+
+def _experiments_by_folder(runs: list[tuple]) -> dict[tuple[str, str], str]:
+    """(folder, exp_name) -> experiment key, from the readable specs: a run whose own spec is
+    damaged belongs to the experiment of its siblings (``{exp_name}x{run}`` in the same folder)."""
+    return {(rid.folder, rid.exp_name): spec["experiment"] for rid, spec in runs}
 
 
 def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
@@ -65,10 +80,17 @@ def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
             **(scores or record_scores(None))}
 
 
-def _corrupt_row(rid, exc: StoreError) -> dict:
-    return {"run_id": str(rid), "experiment": None, "name": "-", "state": CORRUPT, "epoch": 0, "epochs": 0,
-            "reps_done": 0, "reps_total": 0, "backend": None, "job_id": None, "last_val_correlation": None,
-            "exit_code": None, "error": str(exc), **record_scores(None)}
+def _corrupt_row(rid, spec: dict | None, exc: StoreError, known: dict[tuple[str, str], str]) -> dict:
+    """A damaged run's row: its experiment from its spec when that is readable, else from its
+    siblings' specs, else the experiment name in its folder's name (``neuro status NAME`` finds it)."""
+    experiment = (spec or {}).get("experiment")
+    if not isinstance(experiment, str):
+        experiment = known.get((rid.folder, rid.exp_name), rid.exp_name)
+    name = (spec or {}).get("name")
+    return {"run_id": str(rid), "experiment": experiment, "name": name if isinstance(name, str) else "-",
+            "state": CORRUPT, "epoch": 0, "epochs": 0, "reps_done": 0, "reps_total": 0, "backend": None,
+            "job_id": None, "last_val_correlation": None, "exit_code": None, "error": str(exc),
+            **record_scores(None)}
 
 
 def _number(value, missing: str = "-") -> str:
@@ -76,29 +98,51 @@ def _number(value, missing: str = "-") -> str:
 
 
 def print_status(rows: list[dict], console: Console) -> None:
+    """The runs as a table: Rich's for a screenful, the plain fixed-width layout from
+    ``PLAIN_FROM`` rows on (the same columns, every row); then one line per failed, lost or
+    corrupt run with its error."""
     if not rows:
         console.print("no runs in the store yet (start one with `neuro run EXPERIMENT`)")
         return
-    table = Table(title="runs")
     wide = console.width >= 100  # below that, backend and job are left to `status --json`
-    for col in ("run id", "name"):  # ids and names wrap rather than being cut
-        table.add_column(col, overflow="fold", min_width=11)
-    for col in ("state", "epoch", "reps") + (("backend", "job") if wide else ()):
-        table.add_column(col, overflow="fold")
     tiered = any(row.get("test_correlation") is not None for row in rows)  # a dataset with a test tier
-    for col in ("val r", "r/ceiling") + (("test r",) if tiered else ()):
-        table.add_column(col, no_wrap=True, justify="right")
-    for row in rows:
-        colour = COLOURS.get(row["state"], "white")  # str keys match the RunState members
-        corr = row.get("val_correlation")  # finished: median over repetitions; else the latest summary
-        corr = row["last_val_correlation"] if corr is None else corr
-        where = (row["backend"] or "-", str(row["job_id"] or "-")) if wide else ()
-        table.add_row(row["run_id"], row["name"], f"[{colour}]{row['state']}[/{colour}]",
-                      f"{row['epoch']}/{row['epochs']}", f"{row['reps_done']}/{row['reps_total']}",
-                      *where, _number(corr),
-                      _number(row.get("fraction_of_ceiling"), ""),  # --json also has cc_norm
-                      *((_number(row.get("test_correlation"), ""),) if tiered else ()))
-    console.print(table)
-    for row in rows:
-        if row["state"] in (RunState.FAILED, RunState.LOST, CORRUPT) and row.get("error"):
+    headers = ["run id", "name", "state", "epoch", "reps", *(("backend", "job") if wide else ()),
+               "val r", "r/ceiling", *(("test r",) if tiered else ())]
+    cells = [_cells(row, wide, tiered) for row in rows]
+    errors = [row for row in rows if row["state"] in (RunState.FAILED, RunState.LOST, CORRUPT) and row.get("error")]
+    if len(rows) >= PLAIN_FROM:
+        numbers = frozenset(range(headers.index("val r"), len(headers)))
+        console.file.write(plain_table(headers, cells, numbers) +
+                           "".join(f"{row['run_id']}: {row['error']}\n" for row in errors))
+        console.file.flush()
+    else:
+        _print_rich(headers, cells, rows, console)
+        for row in errors:
             console.print(f"[red]{row['run_id']}[/red]: {row['error']}")
+
+
+def _cells(row: dict, wide: bool, tiered: bool) -> list[str]:
+    corr = row.get("val_correlation")  # finished: median over repetitions; else the latest summary
+    corr = row["last_val_correlation"] if corr is None else corr
+    return [row["run_id"], row["name"], row["state"], f"{row['epoch']}/{row['epochs']}",
+            f"{row['reps_done']}/{row['reps_total']}",
+            *((row["backend"] or "-", str(row["job_id"] or "-")) if wide else ()), _number(corr),
+            _number(row.get("fraction_of_ceiling"), ""),  # --json also has cc_norm
+            *((_number(row.get("test_correlation"), ""),) if tiered else ())]
+
+
+def _print_rich(headers: list[str], cells: list[list[str]], rows: list[dict], console: Console) -> None:
+    table = Table(title="runs")
+    for col in headers:
+        if col in ("run id", "name"):  # ids and names wrap rather than being cut
+            table.add_column(col, overflow="fold", min_width=11)
+        elif col in ("val r", "r/ceiling", "test r"):
+            table.add_column(col, no_wrap=True, justify="right")
+        else:
+            table.add_column(col, overflow="fold")
+    state = headers.index("state")
+    for row, line in zip(rows, cells):
+        colour = COLOURS.get(row["state"], "white")  # str keys match the RunState members
+        line[state] = f"[{colour}]{line[state]}[/{colour}]"
+        table.add_row(*line)
+    console.print(table)

@@ -44,7 +44,10 @@ def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
         table.add_column(col)
     for plan in plans:
         hp = ", ".join(f"{k}={v}" for k, v in plan.values.items()) or "-"
-        state = state_of(store.read_state(plan.run_id)).value
+        try:
+            state = state_of(store.read_known_state(plan.run_id)).value
+        except NeuroError:
+            state = "corrupt"  # `neuro run` names the file and skips the run
         table.add_row(str(plan.run_id), plan.name, hp, str(len(plan.seeds)),
                       str(plan.spec["training"]["epochs"]), state)
     console.print(table)
@@ -62,7 +65,16 @@ def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> No
 
 
 def _select(plans: list[RunPlan], store: RunStore, force: bool, retry_failed: bool, regs) -> list[RunPlan]:
-    states = lifecycle.current_states(store, [p.run_id for p in plans], regs)
+    stored, damaged = store.read_states(p.run_id for p in plans)
+    for plan in (p for p in plans if str(p.run_id) in damaged):
+        if force:  # starts afresh: its damaged state is cleared with the rest (_hold)
+            stored[str(plan.run_id)] = {"state": None}
+        else:      # named and skipped; the others go on
+            Console(stderr=True).print(f"[yellow]skipped {plan.run_id}[/yellow]: {damaged[str(plan.run_id)]} "
+                                       f"(`--run {plan.run_id.run} --force` starts it afresh)",
+                                       highlight=False, soft_wrap=True)
+    plans = [p for p in plans if force or str(p.run_id) not in damaged]
+    states = lifecycle.current_states(store, [p.run_id for p in plans], regs, stored)
     chosen = []
     for plan in plans:
         existing = None

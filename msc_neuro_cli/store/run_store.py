@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from msc_neuro_cli.errors import StoreError
-from msc_neuro_cli.runs.lifecycle import RunState, allowed
+from msc_neuro_cli.runs.lifecycle import RunState, allowed, state_of
 from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
 from msc_neuro_cli.store.ledger import LEDGER_NAME
 
@@ -41,7 +41,7 @@ def check_component(value: str, what: str) -> str:
     return value
 
 
-def _mapping(value: Any, path: Path) -> dict[str, Any]:
+def _mapping(value: Any, path: Path | str) -> dict[str, Any]:
     """A store file's JSON must be an object; anything else is damage, named with the file."""
     if not isinstance(value, dict):
         raise StoreError(f"{path}: damaged store file (a JSON object was expected, found "
@@ -83,6 +83,7 @@ class RunStore:
 
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
+        self._runs = str(self.root / "runs")  # run_dir is called per run: one Path build, not three
         for folder in (self.root, self.root / "runs"):  # a file here would fail deep inside reads
             if folder.exists() and not folder.is_dir():
                 raise StoreError(f"{folder}: is a file, but the run store needs a folder here "
@@ -94,7 +95,11 @@ class RunStore:
         return self.root / LEDGER_NAME
 
     def run_dir(self, rid: RunId) -> Path:
-        return self.root / "runs" / rid.folder / rid.exp
+        return Path(self._runs, rid.folder, rid.exp)
+
+    def _run_file(self, rid: RunId, name: str) -> str:
+        """A run's file as text: status reads two per run, and a Path costs more than the read."""
+        return f"{self._runs}/{rid.folder}/{rid.exp}/{name}"
 
     def job_logs(self, rid: RunId) -> tuple[Path, Path]:
         base = self.root / "job_logs" / rid.folder / rid.exp_name
@@ -117,17 +122,38 @@ class RunStore:
         atomic_write_json(self.run_dir(rid) / "spec.json", spec)
 
     def read_spec(self, rid: RunId) -> dict[str, Any]:
-        path = self.run_dir(rid) / "spec.json"
-        if not path.exists():
-            raise StoreError(f"run {rid}: no spec at {path} (was it planned with `neuro run`?)")
-        return _mapping(read_json(path), path)
+        path = self._run_file(rid, "spec.json")
+        try:
+            return _mapping(read_json(path), path)
+        except FileNotFoundError:
+            raise StoreError(f"run {rid}: no spec at {path} (was it planned with `neuro run`?)") from None
 
     def read_state(self, rid: RunId) -> dict[str, Any]:
-        path = self.run_dir(rid) / "state.json"
+        path = self._run_file(rid, "state.json")
         try:
             return _mapping(read_json(path), path)
         except FileNotFoundError:
             return {"state": RunState.PLANNED.value}
+
+    def read_known_state(self, rid: RunId) -> dict[str, Any]:
+        """``read_state``, and a state the lifecycle does not know is damage too (named with the file)."""
+        state = self.read_state(rid)
+        try:
+            state_of(state)
+        except StoreError as exc:
+            raise StoreError(f"{self._run_file(rid, 'state.json')}: {exc}") from None
+        return state
+
+    def read_states(self, rids) -> tuple[dict[str, dict[str, Any]], dict[str, StoreError]]:
+        """The states of many runs by run id text, and apart, the runs whose state.json is damaged
+        with the error naming the file (``read_known_state``)."""
+        states, damaged = {}, {}
+        for rid in rids:
+            try:
+                states[str(rid)] = self.read_known_state(rid)
+            except StoreError as exc:
+                damaged[str(rid)] = exc
+        return states, damaged
 
     def update_state(self, rid: RunId, keep: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
         """Read-modify-write of state.json under a lock: the CLI and a worker may write at once.
