@@ -76,8 +76,9 @@ def run_reference(python: Path, data: Path, epochs: int, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def run_neuro(data: Path, epochs: int, store_root: Path) -> dict:
-    """``lurz2021`` from experiments.yaml, one repetition, pointed at ``data``, trained in-process."""
+def run_neuro(data: Path, epochs: int, store_root: Path, repetitions: int = 1) -> dict:
+    """``lurz2021`` from experiments.yaml, ``repetitions`` of it trained together (one by default),
+    pointed at ``data``, trained in-process; the first repetition's scores."""
     from msc_neuro_cli.plugin_system.manager import registries
     from msc_neuro_cli.runs.worker import run_worker
     from msc_neuro_cli.spec.manifest import load_manifest
@@ -88,7 +89,7 @@ def run_neuro(data: Path, epochs: int, store_root: Path) -> dict:
     spec = copy.deepcopy(plan.spec)
     spec["dataset"]["params"]["path"] = str(data)
     spec["training"]["epochs"] = epochs
-    spec["seeds"] = spec["seeds"][:1]
+    spec["seeds"] = [spec["seeds"][0] + i for i in range(repetitions)]  # seed 0 first, as the plan
     store = RunStore(store_root)
     store.write_spec(plan.run_id, spec)
     tick = time.perf_counter()

@@ -48,5 +48,5 @@ STACKED_CORE_PARAMS = {
                    check=_stack),
     "regularizers": dataclasses.replace(
         regularizers_param(where="act on the first layer's filters (k, k, C_in, C)"),
-        default={"laplace_l2norm": 6.3831}),
+        default={"laplace_l2norm": 0.0294}),
 }

@@ -111,7 +111,7 @@ def test_defaults_are_the_field_standard_core():
     core_weights = sum(int(np.prod(v.shape)) for v in layer.trainable_variables)
     readout_weights = 1000 * (64 + 2 + 3 + 1)
     assert 105_000 < core_weights + readout_weights < 112_000  # about 111k in the reference (its sigma has 4)
-    assert layer.params["regularizers"] == {"laplace_l2norm": 6.3831}
+    assert layer.params["regularizers"] == {"laplace_l2norm": 0.0294}
     kernel = layer._vars["input_kernel"].numpy()
     np.testing.assert_allclose(kernel.std(), np.sqrt(2 / (81 + 64 * 81)), rtol=0.05)  # Xavier, PyTorch's fans
 

@@ -65,7 +65,7 @@ POINT_GAUSSIAN_PARAMS = {
     "shifter_layers": Param(int, 0, "layers of the pupil-centre shifter MLP (0: no shifter)", minimum=0),
     "shifter_hidden": Param(int, 5, "hidden units of the shifter MLP", minimum=1),
     "regularizers": dataclasses.replace(
-        regularizers_param(("l1", "l2"), "act on the feature weights"), default={"l1": 0.0076}),
+        regularizers_param(("l1", "l2"), "act on the feature weights"), default={"l1": 3.5e-5}),
 }
 
 

@@ -129,7 +129,7 @@ def test_replicas_are_independent(training, spread):
 def test_l1_on_the_features_and_the_default_strength():
     layer, = readout()
     set_weights(layer, np.random.default_rng(7))
-    expected = 0.0076 * np.abs(layer._vars["features"].numpy()).sum(axis=(1, 2))
+    expected = 3.5e-5 * np.abs(layer._vars["features"].numpy()).sum(axis=(1, 2))
     np.testing.assert_allclose(layer.penalty().numpy(), expected, rtol=1e-5)
 
 
