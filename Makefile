@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
-PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt -c requirements/tracking.txt
+PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check -q -c requirements/constraints.txt -c requirements/tracking.txt \
+	-c requirements/search.txt
 
 .PHONY: install demo test bench lint engines-up engines-down docker docker-gpu clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/tracking.txt $(PLUGINS)
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/tracking.txt requirements/search.txt $(PLUGINS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (neuro needs Python 3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[cpu,test,report]' $(foreach p,$(PLUGINS),-e $(dir $(p)))

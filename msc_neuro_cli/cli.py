@@ -195,20 +195,22 @@ def experiments(manifest: Path = _manifest_option(),
     Example: [bold]neuro experiments -m experiments.yaml[/bold]
     """
     from msc_neuro_cli.spec.manifest import load_manifest
-    from msc_neuro_cli.spec.plan import grid_points
+    from msc_neuro_cli.spec.plan import run_count
     fmt = output_format(as_json, as_tsv)
     m = load_manifest(manifest)
     if _echo_rows([{"experiment": key, "aliases": exp.aliases, "folder": exp.folder,
-                    "runs": sum(1 for _ in grid_points(exp)), "repetitions": len(exp.seeds),
-                    "description": exp.description} for key, exp in m.experiments.items()], fmt):
+                    "runs": run_count(exp), "repetitions": len(exp.seeds), "description": exp.description,
+                    "search": exp.search and {"sampler": exp.search.sampler, "trials": exp.search.trials,
+                                              "metric": exp.search.metric, "direction": exp.search.direction}}
+                   for key, exp in m.experiments.items()], fmt):
         return
     table = Table(title=str(manifest))
     for col in ("experiment", "aliases", "folder", "runs", "reps"):
         table.add_column(col, no_wrap=col in ("experiment", "runs", "reps"), max_width=26)
     table.add_column("description", min_width=24)
     for key, exp in m.experiments.items():
-        table.add_row(key, ", ".join(exp.aliases), exp.folder, str(sum(1 for _ in grid_points(exp))),
-                      str(len(exp.seeds)), exp.description)
+        runs = f"{exp.search.trials} trials ({exp.search.sampler})" if exp.search else str(run_count(exp))
+        table.add_row(key, ", ".join(exp.aliases), exp.folder, runs, str(len(exp.seeds)), exp.description)
     console.print(table)
 
 

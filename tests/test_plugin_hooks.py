@@ -10,6 +10,7 @@ import pytest
 from msc_neuro_cli.testing import make_plugin_dist, neuro
 
 from msc_neuro_cli import hookimpl
+from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.plugin_system.manager import build_registries
 
 
@@ -135,6 +136,28 @@ def test_layers_resolve_names_in_the_registry_their_hook_filled(tmp_path):
 
     with pytest.raises(RegistryError, match="has no component registry"):
         Unregistered({}, (1, 1, 3)).components()
+
+
+def test_register_samplers(tmp_path):
+    from msc_neuro_cli.api import SearchSampler
+    from msc_neuro_cli.runs.search import sampler_for
+    from msc_neuro_cli.spec.manifest import load_manifest
+
+    class LowEnds(SearchSampler):  # proposes each range's low end, then steps up by the trials seen
+        def suggest(self, trial, finished):
+            return {name: dim.low + len(finished) * (dim.step or 1) for name, dim in self.search.space.items()}
+
+    (tmp_path / "experiments.yaml").write_text(
+        "version: 1\nexperiments:\n  s:\n    dataset: {name: synthetic}\n    model: [{component: normal, units: N}]\n"
+        "    search: {sampler: low_ends, trials: 2, space: {units: {low: 2, high: 8, step: 3}}}\n")
+    search = load_manifest(tmp_path / "experiments.yaml").get("s").search
+    regs = build_registries((_plugin("ext_samplers", register_samplers=lambda registry: registry.add("low_ends", LowEnds)),))
+    assert ("low_ends", "ext_samplers") in [(e.name, e.plugin) for e in regs.samplers.entries()]
+    sampler = sampler_for(search, regs)
+    assert sampler.suggest(0, []) == {"units": 2} and sampler.suggest(1, [(0, {"units": 2}, 0.5)]) == {"units": 5}
+    other = search.__class__(**{**search.__dict__, "sampler": "grid"})
+    with pytest.raises(NeuroError, match=r"experiments\.s\.search\.sampler: unknown sampler 'grid' \(available: .*low_ends"):
+        sampler_for(other, regs)
 
 
 def test_register_trackers(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ def test_every_hook_is_documented_and_tested():
     docs = (REPO / "docs" / "plugins.md").read_text()
     tests = (REPO / "tests" / "test_plugin_hooks.py").read_text()
     assert sorted(HOOKS) == ["register_backends", "register_commands", "register_components", "register_datasets",
-                            "register_trackers"]
+                            "register_samplers", "register_trackers"]
     for hook in HOOKS:
         assert getattr(hookspecs, hook).__doc__.strip(), hook
         assert re.search(rf"^#+ .*`{hook}", docs, re.M), f"{hook} has no section in docs/plugins.md"

@@ -38,7 +38,7 @@ def _snake(keys):
 def test_every_json_output_parses_with_snake_case_keys(trained):
     exps = _json(trained, "experiments", "--json")
     assert exps == [{"experiment": "tiny", "aliases": ["t"], "folder": "testfolder", "runs": 2, "repetitions": 2,
-                     "description": ""}]
+                     "description": "", "search": None}]
     plugins = {p["name"]: p for p in _json(trained, "plugins", "--json")}
     _snake(plugins["dense"]) and _snake(plugins["dense"]["provides"])
     assert "normal" in plugins["dense"]["provides"]["component"] and plugins["dense"]["error"] is None

@@ -16,7 +16,7 @@ from msc_neuro_cli import __version__
 from msc_neuro_cli.plugin_system.hookspecs import hookimpl
 from msc_neuro_cli.plugin_system.params import COMMON_PARAMS, Param, resolve_params
 from msc_neuro_cli.plugin_system.registry import (BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry,
-                                                  TrackerRegistry)
+                                                  SamplerRegistry, TrackerRegistry)
 # --- errors ---------------------------------------------------------------------------------
 from msc_neuro_cli.errors import BackendError, DatasetError, ManifestError, NeuroError, RegistryError, StoreError
 # --- datasets -------------------------------------------------------------------------------
@@ -29,6 +29,8 @@ from msc_neuro_cli.runs.backend import (TERMINAL_STATES, Backend, JobReporter, J
                                        memory_mib, memory_param)
 from msc_neuro_cli.runs.tracking import Tracker, flat_parameters
 from msc_neuro_cli.runs.worker_command import python_program, worker_argv
+# --- searches -------------------------------------------------------------------------------
+from msc_neuro_cli.spec.search_space import Dimension, FinishedTrial, SearchSampler, SearchSpec
 # --- the run store --------------------------------------------------------------------------
 from msc_neuro_cli.store.fsutil import atomic_write_bytes, atomic_write_json, read_json
 from msc_neuro_cli.store.ledger import LEDGER_NAME
@@ -73,6 +75,7 @@ __all__ = [
     # plugins and parameters
     "hookimpl", "Param", "resolve_params", "COMMON_PARAMS",
     "ComponentRegistry", "BackendRegistry", "DatasetRegistry", "CommandRegistry", "TrackerRegistry",
+    "SamplerRegistry",
     "installed_registries",
     # errors
     "NeuroError", "ManifestError", "RegistryError", "DatasetError", "StoreError", "BackendError",
@@ -85,6 +88,8 @@ __all__ = [
     "TERMINAL_STATES", "memory_mib", "memory_param",
     # experiment trackers
     "Tracker", "flat_parameters",
+    # searches
+    "SearchSampler", "SearchSpec", "Dimension", "FinishedTrial",
     # the run store
     "RunId", "RunStore", "LEDGER_NAME", "ledger_entries", "atomic_write_json", "atomic_write_bytes",
     "read_json", "versions", "load_manifest", "load_model",

@@ -71,3 +71,17 @@ def register_trackers(registry):
         models); ``repetition_finished(store, run_id, result)`` optionally each repetition's result.
         A tracker that raises is a one-line warning naming it; the run stays finished.
     """
+
+
+@hookspec
+def register_samplers(registry):
+    """Register search samplers: what an experiment's ``search: {sampler: NAME, ...}`` uses to
+    propose the parameters of each trial (neuro-optuna registers ``random`` and ``tpe``).
+
+    :param registry: a :class:`msc_neuro_cli.api.SamplerRegistry`; call
+        ``registry.add(name, SearchSamplerSubclass)`` (or a ``"module:Class"`` reference, so the
+        search library is imported only when a search runs). The class subclasses
+        :class:`msc_neuro_cli.api.SearchSampler`: ``suggest(trial, finished)`` returns the
+        parameters of trial number ``trial`` given every finished trial (number, parameters,
+        metric value); the core plans, trains and stores each trial as an ordinary run.
+    """

@@ -19,7 +19,7 @@ from msc_neuro_cli import PLUGIN_ENTRY_POINT_GROUP
 from msc_neuro_cli.errors import RegistryError
 from msc_neuro_cli.plugin_system import hookspecs
 from msc_neuro_cli.plugin_system.registry import (BackendRegistry, CommandRegistry, ComponentRegistry, DatasetRegistry,
-                                                  TrackerRegistry)
+                                                  SamplerRegistry, TrackerRegistry)
 
 
 class PluginLoadWarning(UserWarning):
@@ -43,6 +43,7 @@ class Registries:
     commands: CommandRegistry
     plugins: list[PluginInfo]
     trackers: TrackerRegistry = field(default_factory=TrackerRegistry)
+    samplers: SamplerRegistry = field(default_factory=SamplerRegistry)
 
 
 def _selected(name: str) -> bool:
@@ -130,7 +131,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
 
     components, backends = ComponentRegistry(), BackendRegistry()
     datasets, commands = DatasetRegistry(), CommandRegistry()
-    trackers = TrackerRegistry()
+    trackers, samplers = TrackerRegistry(), SamplerRegistry()
     by_plugin = {info.name: info for info in infos}
     for hook, registry, setter in (
         ("register_components", components, components.set_plugin),
@@ -138,6 +139,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
         ("register_datasets", datasets, lambda p: setattr(datasets, "current_plugin", p)),
         ("register_commands", commands, lambda p: setattr(commands, "current_plugin", p)),
         ("register_trackers", trackers, lambda p: setattr(trackers, "current_plugin", p)),
+        ("register_samplers", samplers, lambda p: setattr(samplers, "current_plugin", p)),
     ):
         for plugin_name, names in _call_each(pm, hook, registry, setter, by_plugin).items():
             info = by_plugin.get(plugin_name)
@@ -145,7 +147,7 @@ def build_registries(extra_plugins: tuple = ()) -> Registries:
                 for entry in names:
                     kind, name = entry.split(" ", 1)
                     info.provides.setdefault(kind, []).append(name)
-    return Registries(components, backends, datasets, commands, infos, trackers)
+    return Registries(components, backends, datasets, commands, infos, trackers, samplers)
 
 
 @lru_cache(maxsize=1)

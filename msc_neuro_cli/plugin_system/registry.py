@@ -226,6 +226,15 @@ class TrackerRegistry(Registry[type]):
         super().__init__("tracker")
 
 
+class SamplerRegistry(Registry[type]):
+    """Search samplers: ``add(name, cls)`` with a :class:`msc_neuro_cli.api.SearchSampler` subclass
+    (or a ``"module:Class"`` reference, loaded when a search first asks it for a trial); the
+    name is what a manifest's ``search.sampler`` gives."""
+
+    def __init__(self):
+        super().__init__("sampler")
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     path: tuple[str, ...]  # ("data", "synth") for `neuro data synth`

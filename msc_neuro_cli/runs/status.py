@@ -11,6 +11,7 @@ from msc_neuro_cli.runs.lifecycle import RunState, current_states, state_of
 from msc_neuro_cli.errors import StoreError
 from msc_neuro_cli.plain_table import PLAIN_FROM, plain_table
 from msc_neuro_cli.runs.results import record_scores
+from msc_neuro_cli.runs.search_status import mark_best_trials, print_best_trials
 from msc_neuro_cli.store.run_store import RunStore
 
 CORRUPT = "corrupt"  # a row, not a RunState: the run's files could not be read (error names the file)
@@ -52,7 +53,7 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
             rows.append(_corrupt_row(rid, spec, exc, {}))
     known = _experiments_by_folder(runs)
     corrupt = [_corrupt_row(rid, spec, exc, known) for rid, spec, exc in damaged]
-    return rows + [row for row in corrupt if not wanted or row["experiment"] in wanted]
+    return mark_best_trials(rows + [row for row in corrupt if not wanted or row["experiment"] in wanted])
 
 
 def _experiments_by_folder(runs: list[tuple]) -> dict[tuple[str, str], str]:
@@ -77,7 +78,7 @@ def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
             "reps_total": len(spec["seeds"]), "backend": state.get("backend"),
             "job_id": state.get("job_id"), "last_val_correlation": state.get("last_val_correlation"),
             "exit_code": state.get("exit_code"), "error": state.get("error"),
-            **(scores or record_scores(None))}
+            "search": spec.get("search"), **(scores or record_scores(None))}
 
 
 def _corrupt_row(rid, spec: dict | None, exc: StoreError, known: dict[tuple[str, str], str]) -> dict:
@@ -90,7 +91,7 @@ def _corrupt_row(rid, spec: dict | None, exc: StoreError, known: dict[tuple[str,
     return {"run_id": str(rid), "experiment": experiment, "name": name if isinstance(name, str) else "-",
             "state": CORRUPT, "epoch": 0, "epochs": 0, "reps_done": 0, "reps_total": 0, "backend": None,
             "job_id": None, "last_val_correlation": None, "exit_code": None, "error": str(exc),
-            **record_scores(None)}
+            "search": None, **record_scores(None)}
 
 
 def _number(value, missing: str = "-") -> str:
@@ -119,6 +120,7 @@ def print_status(rows: list[dict], console: Console) -> None:
         _print_rich(headers, cells, rows, console)
         for row in errors:
             console.print(f"[red]{row['run_id']}[/red]: {row['error']}")
+    print_best_trials(rows, console)
 
 
 def _cells(row: dict, wide: bool, tiered: bool) -> list[str]:

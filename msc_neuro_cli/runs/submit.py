@@ -15,7 +15,7 @@ from msc_neuro_cli.runs.claim import pause_point, submission_lock
 from msc_neuro_cli.runs.lifecycle import ACTIVE, RETRYABLE, TERMINAL, RunState, state_of
 from msc_neuro_cli.spec.manifest import load_manifest
 from msc_neuro_cli.spec.overrides import explain, parse_override
-from msc_neuro_cli.spec.plan import RunPlan, plan_experiment
+from msc_neuro_cli.spec.plan import RunPlan, plan_experiment, plan_search_bounds
 from msc_neuro_cli.runs.profiles import parse_overrides, resolve_backend
 from msc_neuro_cli.runs.results import run_summaries
 from msc_neuro_cli.store.run_store import RunStore
@@ -100,13 +100,15 @@ def _planned(name: str, manifest_path: Path, texts: list[str], regs):
     """The manifest, the experiment and its plans, with ``-o KEY=VALUE`` overrides applied."""
     manifest = load_manifest(manifest_path)
     exp = manifest.get(name)
+    plan = plan_experiment if exp.search is None else plan_search_bounds  # a search: validated, not sampled
     if not texts:
-        return manifest, exp, plan_experiment(exp, regs)
+        return manifest, exp, plan(exp, regs)
     parsed = [parse_override(text) for text in texts]
     try:
         manifest = load_manifest(manifest_path, {exp.key: parsed})
         exp = manifest.get(exp.key)
-        plans = plan_experiment(exp, regs)
+        plan = plan_experiment if exp.search is None else plan_search_bounds
+        plans = plan(exp, regs)
     except ManifestError as exc:
         raise explain(exc, parsed) from None
     for plan in plans:  # recorded with the run; the spec hash already covers what they changed
@@ -122,6 +124,15 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
 
     regs = registries()
     manifest, exp, plans = _planned(name, manifest_path, manifest_overrides or [], regs)
+    if exp.search is not None:
+        from msc_neuro_cli.runs.search import SearchRun
+
+        if only:
+            raise NeuroError(f"--run selects grid runs; {exp.key} is a search, whose trials run in order")
+        search = SearchRun(exp, regs, RunStore(store_path), manifest_overrides or [], plans[0].spec["training"]["epochs"])
+        backend = resolve_backend(backend_name, manifest, regs, parse_overrides(overrides))
+        _check_datasets(plans, regs, exp)
+        return search.run(backend, jobs, dry_run, force, retry_failed, console)
     if only:
         missing = sorted(set(only) - {p.run_id.run for p in plans})
         if missing:
@@ -134,6 +145,29 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
     if dry_run:
         print_plan(plans, store, console)
         return 0
+    chosen, interrupted = dispatch(plans, backend, store, jobs, force, retry_failed, wait, regs, console)
+    if not chosen:
+        console.print(f"nothing to do: every run of {exp.key} is finished or in progress "
+                      "(--force retrains, --retry-failed resubmits failed runs)")
+        print_results(store, plans, console)
+        return 0
+    if interrupted:
+        return 130
+    if not backend.blocking and not wait:
+        return 0
+    print_results(store, plans, console)
+    failed = [p for p in chosen if state_of(store.read_state(p.run_id)) != RunState.FINISHED]
+    for plan in failed:
+        state = store.read_state(plan.run_id)
+        console.print(f"[red]{plan.run_id}: {state.get('state')}[/red] {state.get('error') or ''} "
+                      f"(log: {store.job_logs(plan.run_id)[1]})")
+    return 1 if failed else 0
+
+
+def dispatch(plans: list[RunPlan], backend: Backend, store: RunStore, jobs: int, force: bool,
+             retry_failed: bool, wait: bool, regs, console: Console) -> tuple[list[RunPlan], bool]:
+    """Select the plans' runs that need training, hand them to ``backend`` and, for a cluster
+    backend with ``wait``, follow them until they end. Returns (the chosen plans, interrupted)."""
     pause_point("selecting")
     with submission_lock(store.root):  # two sweeps started at once never select the same run
         chosen = _select(plans, store, force, retry_failed, regs)
@@ -143,27 +177,17 @@ def run_experiment(name: str, backend_name: str, jobs: int, dry_run: bool, force
             # a blocking sweep's runs are held (queued) now; others become queued when submitted
             job_ids = None if backend.blocking else _submit(held, backend, store, jobs, wait, console)
     if not chosen:
-        console.print(f"nothing to do: every run of {exp.key} is finished or in progress "
-                      "(--force retrains, --retry-failed resubmits failed runs)")
-        print_results(store, plans, console)
-        return 0
+        return chosen, False
     if backend.blocking:
         job_ids = _submit(held, backend, store, jobs, wait, console)
     if job_ids is None:
-        return 130
+        return chosen, True
     if not backend.blocking:
         console.print(f"submitted {len(chosen)} runs to {backend.name}: "
                       + ", ".join(sorted(set(job_ids.values()))))
-        if not wait:
-            return 0
-        follow(store, chosen, backend, console)
-    print_results(store, plans, console)
-    failed = [p for p in chosen if state_of(store.read_state(p.run_id)) != RunState.FINISHED]
-    for plan in failed:
-        state = store.read_state(plan.run_id)
-        console.print(f"[red]{plan.run_id}: {state.get('state')}[/red] {state.get('error') or ''} "
-                      f"(log: {store.job_logs(plan.run_id)[1]})")
-    return 1 if failed else 0
+        if wait:
+            follow(store, chosen, backend, console)
+    return chosen, False
 
 
 def _hold(chosen: list[RunPlan], backend: Backend, store: RunStore, force: bool) -> tuple[dict, dict]:

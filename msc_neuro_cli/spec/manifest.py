@@ -32,10 +32,11 @@ from typing import Any
 from msc_neuro_cli.errors import ManifestError
 from msc_neuro_cli.plugin_system.params import Param, resolve_params
 from msc_neuro_cli.store.run_store import check_component
+from msc_neuro_cli.spec.search_space import SearchSpec, parse_search
 from msc_neuro_cli.spec.yamlsource import LocDict, LocList, load, merge
 
 EXPERIMENT_KEYS = {"folder", "exp", "name", "description", "aliases", "extends", "dataset", "model",
-                   "training", "grid", "repetitions", "seeds", "run_suffix", "backend", "abstract"}
+                   "training", "grid", "repetitions", "seeds", "run_suffix", "backend", "abstract", "search"}
 TOP_KEYS = {"version", "defaults", "profiles", "experiments", "templates"}  # templates: YAML anchors only
 AXIS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -85,6 +86,7 @@ class Experiment:
     backend: LocDict
     where: Where
     manifest: "Manifest" = field(repr=False, default=None)
+    search: SearchSpec | None = None  # trials proposed by a sampler plugin instead of a grid
 
 
 @dataclass
@@ -191,8 +193,9 @@ def _resolve_extends(key: str, raw: dict, exps: dict, where: Where, seen: tuple 
     base = {k: v for k, v in base.items() if k not in ("aliases", "abstract", "extends")}
     merged = merge(LocDict(base), raw)
     merged.line = getattr(raw, "line", 0)
-    if "grid" in raw:  # a grid is replaced whole, never merged axis by axis
-        merged["grid"] = raw["grid"]
+    for whole in ("grid", "search"):  # replaced whole, never merged axis by axis
+        if whole in raw:
+            merged[whole] = raw[whole]
     if "repetitions" in raw and "seeds" not in raw:
         merged.pop("seeds", None)
     return merged
@@ -275,12 +278,19 @@ def _parse_experiment(key: str, exp: dict, w: Where) -> Experiment:
     training = _expect(exp.get("training", LocDict()), dict, w.child(exp, "training"), "a mapping")
     grid = _parse_grid(exp.get("grid"), w.child(exp, "grid"))
     axes = set().union(*[set(s.axes) | set(s.zipped) for s in grid])
+    search = parse_search(exp.get("search"), w.child(exp, "search"), AXIS_NAME)
+    if search is not None:
+        if exp.get("grid") is not None:
+            raise w.child(exp, "search").error("an experiment has a grid or a search, not both")
+        if exp.get("run_suffix", True) is False:
+            raise w.child(exp, "run_suffix").error("a search stores each trial as its own run: run_suffix must be true")
+        axes = set(search.space)
     _check_template(name, axes, w.child(exp, "name"))
     seeds = _parse_seeds(exp, w)
     run_suffix = _expect(exp.get("run_suffix", True), bool, w.child(exp, "run_suffix"), "true or false")
     backend = _expect(exp.get("backend", LocDict()), dict, w.child(exp, "backend"), "a mapping")
     return Experiment(key, folder, exp_name, name, list(aliases), str(exp.get("description", "")), dataset, model,
-                      training, grid, seeds, run_suffix, backend, w)
+                      training, grid, seeds, run_suffix, backend, w, search=search)
 
 
 __all__ = ["Experiment", "Manifest", "SubGrid", "Where", "load_manifest", "Param", "resolve_params"]

@@ -52,7 +52,8 @@ def substitute(value: Any, values: dict[str, Any], where: Where) -> Any:
         for name in names:
             if name not in values:
                 known = ", ".join(sorted(values)) or "none"
-                raise where.error(f"${{{name}}} is not a grid axis of this experiment (axes: {known})")
+                raise where.error(f"${{{name}}} is not a grid axis or search parameter of this experiment "
+                                  f"(axes: {known})")
         if whole:
             return values[whole.group(1)]
         return _PART.sub(lambda m: format(values[m.group(1)]), value)
@@ -120,8 +121,32 @@ def _probe_regularizers(component: str, params: dict, where: Where, regs, regula
     probe_regularizers(ComponentSpec(component, params, str(where)), regs.components)
 
 
+def run_count(exp: Experiment) -> int:
+    """Runs of an experiment: its grid points, or its search's trials."""
+    return exp.search.trials if exp.search is not None else sum(1 for _ in grid_points(exp))
+
+
+def plan_trial(exp: Experiment, trial: int, params: dict[str, Any], regs) -> RunPlan:
+    """Trial ``trial`` of a search: an ordinary run (index ``trial``, ``params`` as its grid point,
+    the same spec hash), whose spec also names the search it belongs to (not hashed)."""
+    plan = _plan_run(exp, trial, params, regs)
+    search = exp.search
+    plan.spec["search"] = {"trial": trial, "sampler": search.sampler, "metric": search.metric,
+                           "direction": search.direction, "parameters": params}
+    return plan
+
+
+def plan_search_bounds(exp: Experiment, regs) -> list[RunPlan]:
+    """A search validated without sampling: its trials planned at the space's low ends (first
+    choices) and at its high ends (last choices). These plans are never stored."""
+    ends = [{name: dim.ends()[side] for name, dim in exp.search.space.items()} for side in (0, 1)]
+    return [plan_trial(exp, 0, values, regs) for values in ends]
+
+
 def plan_experiment(exp: Experiment, regs) -> list[RunPlan]:
     """Every run of ``exp``, validated against the installed plugins. Raises ManifestError."""
+    if exp.search is not None:
+        raise exp.where.error("a search experiment's runs are planned trial by trial (`neuro run`)")
     runs = []
     for run, values in grid_points(exp):
         runs.append(_plan_run(exp, run, values, regs))
