@@ -50,3 +50,18 @@ def test_a_few_runs_keep_the_rich_table():
     assert "┃" in text and "scale/bigx2" in text and "0.002" in text
     narrow = _printed(rows, 80)  # below 100 columns, backend and job are left to --json
     assert "slurm" not in narrow and "scale/bigx2" in narrow.replace("\n", "").replace("│", "").replace(" ", "")
+
+
+def test_a_big_dry_run_lists_every_planned_run(tmp_path):
+    from msc_neuro_cli.testing import TINY_MANIFEST, neuro, write_tiny_dataset
+
+    data = write_tiny_dataset(tmp_path / "data")
+    hidden = [round(0.01 * (i + 1), 2) for i in range(PLAIN_FROM + 10)]
+    (tmp_path / "experiments.yaml").write_text(
+        TINY_MANIFEST.format(data=data).replace("grid: {hidden: [0.5, 1.0]}", f"grid: {{hidden: {hidden}}}"))
+    proc = neuro("run", "tiny", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"plan: {len(hidden)} runs" and lines[1].split()[:3] == ["run", "id", "name"]
+    assert [line.split()[0] for line in lines[3:]] == [f"testfolder/tinyx{i}" for i in range(len(hidden))]
+    assert all(line.split()[-1] == "planned" for line in lines[3:])

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from msc_neuro_cli.errors import ManifestError, NeuroError
+from msc_neuro_cli.plain_table import PLAIN_FROM, plain_table
 from msc_neuro_cli.runs import lifecycle
 from msc_neuro_cli.runs.backend import Backend, Submission
 from msc_neuro_cli.runs.claim import pause_point, submission_lock
@@ -39,17 +40,23 @@ def _check_datasets(plans: list[RunPlan], regs, exp) -> None:
 
 
 def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
-    table = Table(title=f"plan: {len(plans)} runs")
-    for col in ("run id", "name", "hyperparameters", "reps", "epochs", "state"):
-        table.add_column(col)
+    headers = ["run id", "name", "hyperparameters", "reps", "epochs", "state"]
+    rows = []
     for plan in plans:
         hp = ", ".join(f"{k}={v}" for k, v in plan.values.items()) or "-"
         try:
             state = state_of(store.read_known_state(plan.run_id)).value
         except NeuroError:
             state = "corrupt"  # `neuro run` names the file and skips the run
-        table.add_row(str(plan.run_id), plan.name, hp, str(len(plan.seeds)),
-                      str(plan.spec["training"]["epochs"]), state)
+        rows.append([str(plan.run_id), plan.name, hp, str(len(plan.seeds)), str(plan.spec["training"]["epochs"]), state])
+    if len(rows) >= PLAIN_FROM:  # a big sweep: Rich's layout costs 1-2 ms a row
+        console.file.write(f"plan: {len(plans)} runs\n" + plain_table(headers, rows))
+        return
+    table = Table(title=f"plan: {len(plans)} runs")
+    for col in headers:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
