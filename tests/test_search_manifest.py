@@ -119,3 +119,13 @@ def test_an_unresolved_parameter_fails_the_dry_run_naming_the_space(tmp_path):
     assert proc.returncode == 2
     assert "experiments.s.model[0].units: ${width} is not a grid axis or search parameter" in proc.stderr
     assert "(axes: lr, units)" in proc.stderr
+
+
+def test_a_search_extending_a_grid_experiment_replaces_the_grid(tmp_path):
+    path = _manifest(tmp_path, "grid: {units: [2, 3], lr: [0.1]}")
+    path.write_text(path.read_text() + "  searched:\n    extends: s\n" + textwrap.indent(GOOD, "") +
+                    "  gridded:\n    extends: searched\n    grid: {units: [4], lr: [0.2]}\n")
+    manifest = load_manifest(path)
+    searched, gridded = manifest.get("searched"), manifest.get("gridded")
+    assert searched.search.trials == 3 and [s.axes for s in searched.grid] == [{}]
+    assert gridded.search is None and gridded.grid[0].axes == {"units": [4], "lr": [0.2]}

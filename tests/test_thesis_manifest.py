@@ -11,7 +11,7 @@ import pytest
 
 from msc_neuro_cli.cli import main
 from msc_neuro_cli.spec.manifest import load_manifest
-from msc_neuro_cli.spec.plan import plan_experiment
+from msc_neuro_cli.spec.plan import plan_experiment, plan_search_bounds
 from msc_neuro_cli.plugin_system.manager import registries
 from msc_neuro_cli.testing import write_tiny_dataset
 
@@ -78,7 +78,10 @@ def test_dry_run(experiment, tmp_path, capsys, monkeypatch, tiny_regions, bl3_mo
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     exp = load_manifest(manifest).get(experiment)
-    assert f"plan: {len(plan_experiment(exp, registries()))} runs" in out
+    if exp.search is not None:  # a search prints its space and the trials it would run
+        assert f"would run {exp.search.trials} more trial(s)" in out
+    else:
+        assert f"plan: {len(plan_experiment(exp, registries()))} runs" in out
     assert not (tmp_path / "td").exists()
 
 
@@ -96,6 +99,8 @@ def test_seed_run_counts_and_names():
 
 
 def _first_runs(exp, regs):
+    if exp.search is not None:  # a search's trial at the low ends of its space
+        return plan_search_bounds(exp, regs)[:1]
     plans = plan_experiment(exp, regs)
     starts = {sub.start for sub in exp.grid}
     return [p for p in plans if p.run_id.run in starts]

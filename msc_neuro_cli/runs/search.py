@@ -107,7 +107,7 @@ class SearchRun:
         return done
 
     def run(self, backend, jobs: int, dry_run: bool, force: bool, retry_failed: bool, console: Console) -> int:
-        from msc_neuro_cli.runs.submit import dispatch, print_results
+        from msc_neuro_cli.runs.submit import print_results
 
         if retry_failed:
             raise NeuroError(f"{self.exp.key} is a search: it retries its failed and interrupted trials "
@@ -118,38 +118,48 @@ class SearchRun:
         err = Console(stderr=True)
         err.print(f"{self.exp.key}: {self.search.describe()}", highlight=False)
         finished: list[FinishedTrial] = []
-        plans = []
-        trained = 0
-        for trial in range(self.search.trials):
-            plan = self._plan(trial, finished, force)
-            plans.append(plan)
-            rid = plan.run_id
-            if force or state_of(self.store.read_state(rid)) != RunState.FINISHED:
-                err.print(f"trial {trial} ({trial + 1} of {self.search.trials}, run {rid}): {params_text(plan.values)}",
-                          highlight=False)
-            # also for a finished trial: refuses one trained with a different configuration
-            chosen, interrupted = dispatch([plan], backend, self.store, jobs, force, False, True, self.regs, err)
-            if interrupted:
-                return 130
-            trained += bool(chosen)
-            state = self.store.read_state(rid)
-            if state_of(state) != RunState.FINISHED:
-                busy = " (another neuro run is training it)" if state_of(state) in ACTIVE else ""
-                console.print(f"[red]{rid}: {state.get('state')}[/red]{busy} {state.get('error') or ''} "
-                              f"(log: {self.store.job_logs(rid)[1]}); run the same command again to retry it")
-                return 1
-            finished.append(FinishedTrial(trial, plan.values, trial_value(self.store.read_record(rid), self.search.metric)))
-            best = best_of(finished, self.search)
-            value = finished[-1].value
-            err.print(f"trial {trial}: {self.search.metric} "
-                      f"{'-' if value is None else f'{value:.4f}'}"
-                      + (f" (best so far: trial {best.number}, {best.value:.4f})" if best else ""), highlight=False)
+        plans, trained = [], 0
+        try:
+            for trial in range(self.search.trials):
+                plan = self._plan(trial, finished, force)
+                plans.append(plan)
+                outcome = self._train(plan, backend, jobs, force, err)
+                if outcome is None:
+                    return 130
+                trained += outcome
+                state = self.store.read_state(plan.run_id)
+                if state_of(state) != RunState.FINISHED:
+                    busy = " (another neuro run is training it)" if state_of(state) in ACTIVE else ""
+                    console.print(f"[red]{plan.run_id}: {state.get('state')}[/red]{busy} {state.get('error') or ''} "
+                                  f"(log: {self.store.job_logs(plan.run_id)[1]}); run the same command again to retry it")
+                    return 1
+                value = trial_value(self.store.read_record(plan.run_id), self.search.metric)
+                finished.append(FinishedTrial(trial, plan.values, value))
+                best = best_of(finished, self.search)
+                err.print(f"trial {trial}: {self.search.metric} {'-' if value is None else f'{value:.4f}'}"
+                          + (f" (best so far: trial {best.number}, {best.value:.4f})" if best else ""), highlight=False)
+        except KeyboardInterrupt:  # between trials (a trial's own interruption is handled by dispatch)
+            err.print("[yellow]interrupted[/yellow]: finished trials are kept; run the same command again to resume")
+            return 130
         if not trained:
             console.print(f"nothing to do: all {self.search.trials} trials of {self.exp.key} are finished "
                           "(--force retrains them; raise search.trials, e.g. -o search.trials=N, to search on)")
         print_results(self.store, plans, console)
         self.print_best(finished, console)
         return 0
+
+    def _train(self, plan: RunPlan, backend, jobs: int, force: bool, err: Console) -> bool | None:
+        """Train one trial's run unless it finished; whether it was handed to the backend (None:
+        interrupted). A finished trial goes through the selection too, which refuses one trained
+        with a different configuration (a changed manifest), as for a grid's runs."""
+        from msc_neuro_cli.runs.submit import dispatch
+
+        trial = plan.run_id.run
+        if force or state_of(self.store.read_state(plan.run_id)) != RunState.FINISHED:
+            err.print(f"trial {trial} ({trial + 1} of {self.search.trials}, run {plan.run_id}): "
+                      f"{params_text(plan.values)}", highlight=False)
+        chosen, interrupted = dispatch([plan], backend, self.store, jobs, force, False, True, self.regs, err)
+        return None if interrupted else bool(chosen)
 
     def print_best(self, finished: list[FinishedTrial], console: Console) -> None:
         best = best_of(finished, self.search)

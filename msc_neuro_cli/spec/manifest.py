@@ -15,10 +15,11 @@ Shape of the file (every key is documented in docs/manifest.md)::
         model: [{component: diff_of_gaussians, units: 9}, ...]
         training: {epochs: 5000, learning_rate: 1e-3, ...}
         grid: {hidden: [0.2, 0.4]}     # or a list of sub-grids {start: 172, axes: {...}, zip: {...}}
+        # or, instead of a grid: search: {sampler: tpe, trials: 12, space: {...}} (spec/search_space.py)
         repetitions: 10                # or seeds: [3, 3, 23, 23]
 
 Values written ``${axis}`` anywhere in dataset/model/training are replaced by the run's grid
-value (``"${hidden}N"`` interpolates into a string). Errors name file, line and key.
+(or search) value (``"${hidden}N"`` interpolates into a string). Errors name file, line and key.
 """
 
 from __future__ import annotations
@@ -193,9 +194,11 @@ def _resolve_extends(key: str, raw: dict, exps: dict, where: Where, seen: tuple 
     base = {k: v for k, v in base.items() if k not in ("aliases", "abstract", "extends")}
     merged = merge(LocDict(base), raw)
     merged.line = getattr(raw, "line", 0)
-    for whole in ("grid", "search"):  # replaced whole, never merged axis by axis
+    for whole, other in (("grid", "search"), ("search", "grid")):  # replaced whole, never merged axis by axis
         if whole in raw:
             merged[whole] = raw[whole]
+            if other not in raw:  # a search extending a grid experiment (or back) drops the other
+                merged.pop(other, None)
     if "repetitions" in raw and "seeds" not in raw:
         merged.pop("seeds", None)
     return merged

@@ -81,7 +81,8 @@ class SearchSpec:
         return better(a, b, self.direction)
 
     def describe(self) -> str:
-        return (f"{self.sampler} search, {self.trials} trials, {self.direction} {self.metric} over "
+        trials = f"{self.trials} trial{'s' if self.trials != 1 else ''}"
+        return (f"{self.sampler} search, {trials}, {self.direction} {self.metric} over "
                 + "; ".join(d.describe() for d in self.space.values()))
 
 
