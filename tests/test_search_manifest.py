@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from msc_neuro_cli.api import SearchSampler
 from msc_neuro_cli.errors import ManifestError
 from msc_neuro_cli.spec.manifest import load_manifest
+from msc_neuro_cli.spec.plan import first_trials
 from msc_neuro_cli.testing import neuro, write_tiny_dataset
 
 BASE = """\
@@ -78,7 +80,6 @@ def test_a_valid_search_is_parsed_with_its_defaults_and_types(tmp_path):
     ("search: {sampler: random, trials: 2, space: {a-b: {choices: [1]}}}", "s.search.space.a-b", "identifiers"),
     ("search: {sampler: 3, trials: 2, space: {a: {choices: [1]}}}", "s.search.sampler", "sampler name"),
     ("search: {sampler: random, trials: 2, seed: -1, space: {a: {choices: [1]}}}", "s.search.seed", "non-negative"),
-    ("grid: {a: [1]}\nsearch: {sampler: random, trials: 2, space: {a: {choices: [1]}}}", "s.search", "not both"),
     ("run_suffix: false\nsearch: {sampler: random, trials: 2, space: {a: {choices: [1]}}}", "s.run_suffix",
      "run_suffix must be true"),
 ])
@@ -129,3 +130,43 @@ def test_a_search_extending_a_grid_experiment_replaces_the_grid(tmp_path):
     searched, gridded = manifest.get("searched"), manifest.get("gridded")
     assert searched.search.trials == 3 and [s.axes for s in searched.grid] == [{}]
     assert gridded.search is None and gridded.grid[0].axes == {"units": [4], "lr": [0.2]}
+
+
+@pytest.mark.parametrize("grid, message", [
+    ("{width: [1]}", "grid axis 'width' is not a search parameter"),
+    ("{units: [3]}", "units: 3 is outside the search space (units int 2..6 step 2)"),
+    ("{units: [2, 4, 6], lr: [0.01, 0.02]}", "6 grid points but search.trials is 3"),
+    ("[{start: 5, axes: {units: [2]}}]", "drop 'start'"),
+])
+def test_a_grid_beside_a_search_is_checked_against_the_space(tmp_path, grid, message):
+    exp = load_manifest(_manifest(tmp_path, f"grid: {grid}\n" + textwrap.dedent(GOOD))).get("s")
+    with pytest.raises(ManifestError) as info:
+        first_trials(exp)
+    assert "experiments.s.grid" in str(info.value) and message in str(info.value), info.value
+
+
+class HighEnds(SearchSampler):
+    """Proposes each parameter's high end (a stand-in sampler: the core alone is under test)."""
+
+    def suggest(self, trial, finished):
+        return {name: dim.high for name, dim in self.search.space.items()}
+
+
+def test_a_grid_beside_a_search_gives_the_first_trials_and_the_sampler_the_rest(tmp_path):
+    import types
+
+    from msc_neuro_cli.api import hookimpl
+    from msc_neuro_cli.plugin_system.manager import build_registries
+    from msc_neuro_cli.runs.search import SearchRun
+    from msc_neuro_cli.store.run_store import RunStore
+
+    write_tiny_dataset(tmp_path / "data")
+    manifest = _manifest(tmp_path, "grid: {units: [4, 2]}\n" + textwrap.dedent(GOOD).replace("random", "high_ends"))
+    exp = load_manifest(manifest).get("s")
+    plugin = types.ModuleType("ext_high_ends")
+    plugin.register_samplers = hookimpl(lambda registry: registry.add("high_ends", HighEnds))
+    search = SearchRun(exp, build_registries((plugin,)), RunStore(tmp_path / "store"), [], epochs=1)
+    plans = [search._plan(t, [], force=False) for t in range(3)]
+    assert [p.values for p in plans] == [{"lr": 0.1, "units": 4}, {"lr": 0.1, "units": 2}, {"lr": 0.1, "units": 6}]
+    assert [p.run_id.run for p in plans] == [0, 1, 2] and plans[0].spec["search"]["trial"] == 0
+    assert plans[1].spec["model"][0]["params"]["units"] == 2 and plans[1].spec["training"]["learning_rate"] == 0.1

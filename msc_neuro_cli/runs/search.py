@@ -18,7 +18,7 @@ from msc_neuro_cli.errors import ManifestError, NeuroError, RegistryError
 from msc_neuro_cli.runs.lifecycle import ACTIVE, RunState, state_of
 from msc_neuro_cli.runs.results import record_scores
 from msc_neuro_cli.spec.manifest import Experiment
-from msc_neuro_cli.spec.plan import RunPlan, plan_trial
+from msc_neuro_cli.spec.plan import RunPlan, first_trials, plan_trial
 from msc_neuro_cli.spec.search_space import FinishedTrial, SearchSampler, SearchSpec, params_text
 from msc_neuro_cli.store.run_store import RunId, RunStore
 
@@ -57,6 +57,7 @@ class SearchRun:
     def __init__(self, exp: Experiment, regs, store: RunStore, overrides: list[str], epochs: int):
         self.exp, self.search, self.regs, self.store = exp, exp.search, regs, store
         self.overrides, self.epochs = list(overrides), epochs
+        self.first = first_trials(exp)  # a grid beside the search: the values of trials 0, 1, ...
         self.sampler = sampler_for(self.search, regs)
 
     def run_id(self, trial: int) -> RunId:
@@ -77,12 +78,17 @@ class SearchRun:
         if spec is None:
             return None
         params = spec.get("hyperparameters") or {}
-        if spec.get("search") is not None and self.search.contains(params):
+        if spec.get("search") is not None and self.search.contains(params) and self._agrees(trial, params):
             return params
         if self.store.finished_reps(self.run_id(trial)):
             raise NeuroError(f"run {self.run_id(trial)} is not a trial of the current search of {self.exp.key} "
                              "(the manifest changed); use --force to start the search again")
         return None  # an unfinished leftover: replaced by a new proposal
+
+    def _agrees(self, trial: int, params: dict) -> bool:
+        """Whether ``params`` have the values the grid beside the search gives this trial."""
+        fixed = self.first[trial] if trial < len(self.first) else {}
+        return all(params[name] == value for name, value in fixed.items())
 
     def _plan(self, trial: int, finished: list[FinishedTrial], force: bool) -> RunPlan:
         params = None if force else self._stored_params(trial)
@@ -91,6 +97,8 @@ class SearchRun:
             if not isinstance(params, dict) or not self.search.contains(params):
                 raise RegistryError(f"sampler {self.search.sampler!r} proposed {params!r} for trial {trial}, "
                                     f"outside the search space of {self.exp.key}")
+            if trial < len(self.first):  # the grid's values win; the sampler fills in the rest
+                params = {**params, **self.first[trial]}
         plan = plan_trial(self.exp, trial, params, self.regs)
         if self.overrides:
             plan.spec["overrides"] = list(self.overrides)
@@ -180,7 +188,10 @@ class SearchRun:
                               "-" if trial.value is None else f"{trial.value:.4f}")
             console.print(table)
         left = self.search.trials - len(done)
+        if self.first:
+            first = "trial 0 takes" if len(self.first) == 1 else f"trials 0 to {len(self.first) - 1} take"
+            console.print(f"{first} the grid's values", highlight=False)
         console.print(f"would run {left} more trial(s) one after another on {backend.name} "
-                      f"({len(exp.seeds)} repetitions, {self.epochs} epochs each), proposed by the "
+                      f"({len(exp.seeds)} repetition(s), {self.epochs} epochs each), proposed by the "
                       f"{self.search.sampler!r} sampler from the finished trials", highlight=False)
         self.print_best(done, console)

@@ -283,11 +283,9 @@ def _parse_experiment(key: str, exp: dict, w: Where) -> Experiment:
     axes = set().union(*[set(s.axes) | set(s.zipped) for s in grid])
     search = parse_search(exp.get("search"), w.child(exp, "search"), AXIS_NAME)
     if search is not None:
-        if exp.get("grid") is not None:
-            raise w.child(exp, "search").error("an experiment has a grid or a search, not both")
         if exp.get("run_suffix", True) is False:
             raise w.child(exp, "run_suffix").error("a search stores each trial as its own run: run_suffix must be true")
-        axes = set(search.space)
+        axes = set(search.space) | axes  # a grid beside a search gives the first trials (plan.first_trials)
     _check_template(name, axes, w.child(exp, "name"))
     seeds = _parse_seeds(exp, w)
     run_suffix = _expect(exp.get("run_suffix", True), bool, w.child(exp, "run_suffix"), "true or false")

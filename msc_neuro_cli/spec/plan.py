@@ -136,9 +136,35 @@ def plan_trial(exp: Experiment, trial: int, params: dict[str, Any], regs) -> Run
     return plan
 
 
+def first_trials(exp: Experiment) -> list[dict[str, Any]]:
+    """A grid beside a search gives the values of its first trials: trial i takes grid point i
+    (the sampler proposes the search parameters the grid does not name). Its axes must be search
+    parameters, its values inside their ranges, its points numbered 0, 1, ... and no more than
+    ``search.trials``. Without a grid: []."""
+    if not any(sub.axes or sub.zipped for sub in exp.grid):
+        return []
+    space, where = exp.search.space, exp.grid[0].where
+    points = list(grid_points(exp))
+    for i, (index, values) in enumerate(points):
+        if index != i:
+            raise where.error("a grid beside a search gives trials 0, 1, ... in order: drop 'start'")
+        for axis, value in values.items():
+            if axis not in space:
+                raise where.error(f"grid axis {axis!r} is not a search parameter (a grid beside a search gives "
+                                  f"the first trials' values; search parameters: {', '.join(space)})")
+            if not space[axis].contains(value):
+                raise where.error(f"{axis}: {value!r} is outside the search space ({space[axis].describe()})")
+    if len(points) > exp.search.trials:
+        raise where.error(f"{len(points)} grid points but search.trials is {exp.search.trials}: "
+                          "the grid gives the first trials, so trials must be at least its points")
+    return [values for _, values in points]
+
+
 def plan_search_bounds(exp: Experiment, regs) -> list[RunPlan]:
     """A search validated without sampling: its trials planned at the space's low ends (first
-    choices) and at its high ends (last choices). These plans are never stored."""
+    choices) and at its high ends (last choices), and its grid's points if it has one. These plans
+    are never stored."""
+    first_trials(exp)
     ends = [{name: dim.ends()[side] for name, dim in exp.search.space.items()} for side in (0, 1)]
     return [plan_trial(exp, 0, values, regs) for values in ends]
 
