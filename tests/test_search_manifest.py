@@ -3,6 +3,7 @@ names substituted like grid axes, and a search without a sampler plugin refused 
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -170,3 +171,12 @@ def test_a_grid_beside_a_search_gives_the_first_trials_and_the_sampler_the_rest(
     assert [p.values for p in plans] == [{"lr": 0.1, "units": 4}, {"lr": 0.1, "units": 2}, {"lr": 0.1, "units": 6}]
     assert [p.run_id.run for p in plans] == [0, 1, 2] and plans[0].spec["search"]["trial"] == 0
     assert plans[1].spec["model"][0]["params"]["units"] == 2 and plans[1].spec["training"]["learning_rate"] == 0.1
+
+
+def test_experiments_lists_a_search_by_its_trials(tmp_path):
+    _manifest(tmp_path, GOOD)
+    listed = json.loads(neuro("experiments", "--json", cwd=tmp_path, check=True).stdout)
+    assert listed[0]["runs"] == 3
+    assert listed[0]["search"] == {"sampler": "random", "trials": 3, "metric": "val_correlation", "direction": "maximize"}
+    table = neuro("experiments", cwd=tmp_path, env={"COLUMNS": "200"}, check=True).stdout
+    assert "3 trials (random)" in table

@@ -11,6 +11,7 @@ like any run, with its stored parameters) and ends with exactly ``trials`` runs.
 from __future__ import annotations
 
 import math
+
 from rich.console import Console
 from rich.table import Table
 
