@@ -127,7 +127,7 @@ class SearchRun:
         err = Console(stderr=True)
         err.print(f"{self.exp.key}: {self.search.describe()}", highlight=False)
         finished: list[FinishedTrial] = []
-        plans, trained = [], 0
+        plans, trained, failed = [], 0, 0
         try:
             for trial in range(self.search.trials):
                 plan = self._plan(trial, finished, force)
@@ -137,6 +137,12 @@ class SearchRun:
                     return 130
                 trained += outcome
                 state = self.store.read_state(plan.run_id)
+                if state_of(state) == RunState.FAILED:  # often its parameters' doing (diverged): told as failed
+                    failed += 1
+                    console.print(f"[red]{plan.run_id}: failed[/red] {state.get('error') or ''} "
+                                  f"(log: {self.store.job_logs(plan.run_id)[1]}); the search goes on")
+                    finished.append(FinishedTrial(trial, plan.values, None))
+                    continue
                 if state_of(state) != RunState.FINISHED:
                     busy = " (another neuro run is training it)" if state_of(state) in ACTIVE else ""
                     console.print(f"[red]{plan.run_id}: {state.get('state')}[/red]{busy} {state.get('error') or ''} "
@@ -155,7 +161,7 @@ class SearchRun:
                           "(--force retrains them; raise search.trials, e.g. -o search.trials=N, to search on)")
         print_results(self.store, plans, console)
         self.print_best(finished, console)
-        return 0
+        return 1 if failed else 0  # a rerun retries the failed trials, like a grid's failed runs
 
     def _train(self, plan: RunPlan, backend, jobs: int, force: bool, err: Console) -> bool | None:
         """Train one trial's run unless it finished; whether it was handed to the backend (None:

@@ -129,3 +129,17 @@ def test_an_interrupted_search_resumes_and_ends_with_the_requested_trials(tmp_pa
     assert len(ledger_entries(store.root / LEDGER_NAME)) == len(ledger)
     dry = neuro("run", "tiny_search", "--dry-run", "-o", "search.trials=5", cwd=tmp_path, check=True).stdout
     assert "finished trials: 3" in dry and "would run 2 more trial(s)" in dry
+
+
+def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    absurd = MANIFEST.replace("lr: {low: 1.0e-3, high: 3.0e-2, log: true}", "lr: {low: 1.0e+29, high: 1.0e+30, log: true}")
+    (tmp_path / "experiments.yaml").write_text(absurd.replace("epochs: 2,", "epochs: 1,"))
+    proc = neuro("run", "tiny_search", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # like a grid with failed runs
+    assert "trial 1 (2 of 2" in proc.stderr and proc.stdout.count("the search goes on") == 2
+    store = RunStore(tmp_path / "training_data")
+    assert [_state(store, t) for t in range(2)] == ["failed", "failed"]
+    assert "diverged" in store.read_state(_trial(store, 0))["error"]
+    status = json.loads(neuro("status", "tiny_search", "--json", cwd=tmp_path, check=True).stdout)
+    assert [(row["search"]["value"], row["search"]["best"]) for row in status] == [(None, False), (None, False)]
