@@ -97,7 +97,8 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 class FinishedTrial(NamedTuple):
-    """A trial whose run finished: its number, parameters and metric (None: not a finite number)."""
+    """A trial whose run ended: its number, parameters and metric (None: the run failed, or its
+    metric is not a finite number)."""
 
     number: int
     params: dict[str, Any]
@@ -129,7 +130,7 @@ def _dimension(name: str, raw: Any, where) -> Dimension:
     if not isinstance(raw, dict):
         raise where.error("expected {low, high[, log | step]} or {choices: [...]}")
     if "choices" in raw:
-        extra = sorted(set(raw) - {"choices"})
+        extra = sorted(set(raw) - {"choices"}, key=str)
         if extra:
             raise where.child(raw, extra[0]).error("a categorical takes only 'choices'")
         choices = raw["choices"]
