@@ -143,3 +143,16 @@ def test_a_failed_trial_is_told_as_failed_and_the_search_goes_on(tmp_path):
     assert "diverged" in store.read_state(_trial(store, 0))["error"]
     status = json.loads(neuro("status", "tiny_search", "--json", cwd=tmp_path, check=True).stdout)
     assert [(row["search"]["value"], row["search"]["best"]) for row in status] == [(None, False), (None, False)]
+
+
+def test_an_unknown_sampler_names_the_installed_ones_and_dry_run_trains_nothing(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    (tmp_path / "experiments.yaml").write_text(MANIFEST.replace("sampler: random", "sampler: cmaes"))
+    proc = neuro("run", "tiny_search", "--dry-run", cwd=tmp_path)
+    line = proc.stderr.strip()
+    assert proc.returncode == 2 and "\n" not in line, proc.stdout + proc.stderr
+    assert "experiments.tiny_search.search.sampler: unknown sampler 'cmaes' (available: random, tpe)" in line
+    (tmp_path / "experiments.yaml").write_text(MANIFEST)
+    dry = neuro("run", "tiny_search", "--dry-run", cwd=tmp_path, check=True).stdout
+    assert "random search, 2 trials, maximize val_correlation over lr float 0.001..0.03 log" in dry
+    assert "would run 2 more trial(s)" in dry and not (tmp_path / "training_data" / "runs").exists()
