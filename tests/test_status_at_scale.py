@@ -65,3 +65,34 @@ def test_a_big_dry_run_lists_every_planned_run(tmp_path):
     assert lines[0] == f"plan: {len(hidden)} runs" and lines[1].split()[:3] == ["run", "id", "name"]
     assert [line.split()[0] for line in lines[3:]] == [f"testfolder/tinyx{i}" for i in range(len(hidden))]
     assert all(line.split()[-1] == "planned" for line in lines[3:])
+
+
+def test_status_reads_the_spec_card_kept_in_the_state_while_the_spec_is_unchanged(tmp_path):
+    import json
+    import os
+
+    from msc_neuro_cli.plugin_system.manager import registries
+    from msc_neuro_cli.runs.status import collect_status
+    from msc_neuro_cli.store.run_store import RunId, RunStore
+
+    store = RunStore(tmp_path / "store")
+    rid = RunId.parse("f/expx3")
+    spec = {"experiment": "exp", "name": "n1", "run": 3, "training": {"epochs": 7}, "seeds": [1, 2],
+            "search": None, "model": [{"component": "normal"}] * 50}
+    store.write_spec(rid, spec)
+    card = store.read_state(rid)["card"]
+    assert {k: card[k] for k in ("experiment", "name", "run", "epochs", "reps")} == {
+        "experiment": "exp", "name": "n1", "run": 3, "epochs": 7, "reps": 2}
+    row, = collect_status(store.root, None, registries())
+    assert (row["experiment"], row["name"], row["epochs"], row["reps_total"]) == ("exp", "n1", 7, 2)
+
+    spec_path = store.run_dir(rid) / "spec.json"
+    spec_path.write_text(json.dumps({**spec, "name": "edited by hand"}))  # the card is stale now
+    row, = collect_status(store.root, None, registries())
+    assert row["name"] == "edited by hand"
+
+    state_path = store.run_dir(rid) / "state.json"  # a store from before cards: the spec is read
+    state_path.write_text(json.dumps({"state": "failed", "error": "e"}))
+    os.utime(spec_path)
+    row, = collect_status(store.root, ["exp"], registries())
+    assert (row["name"], row["state"], row["error"]) == ("edited by hand", "failed", "e")

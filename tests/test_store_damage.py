@@ -109,6 +109,6 @@ def test_status_of_an_experiment_lists_its_damaged_runs(tmp_path):
     table = neuro("status", "tiny", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     assert table.stdout.count("corrupt") == 2  # two rows, then a line naming each damaged file
-    assert str(runs / "tinyx0" / "spec.json") in table.stdout and str(runs / "tinyx1" / "spec.json") in table.stdout
+    assert str(runs / "tinyx0" / "state.json") in table.stdout and str(runs / "tinyx1" / "spec.json") in table.stdout
     other = neuro("status", "other", cwd=tmp_path)
     assert other.returncode == 2 and "no runs of experiment 'other'" in other.stderr

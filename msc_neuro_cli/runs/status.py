@@ -12,7 +12,7 @@ from msc_neuro_cli.errors import StoreError
 from msc_neuro_cli.plain_table import PLAIN_FROM, plain_table
 from msc_neuro_cli.runs.results import record_scores
 from msc_neuro_cli.runs.search_status import mark_best_trials, print_best_trials
-from msc_neuro_cli.store.run_store import RunStore
+from msc_neuro_cli.store.run_store import RunStore, spec_card
 
 CORRUPT = "corrupt"  # a row, not a RunState: the run's files could not be read (error names the file)
 
@@ -25,44 +25,52 @@ def collect_status(store_path: Path, experiments, regs) -> list[dict]:
     """One row per stored run (of ``experiments``, default all). A run whose files cannot be read
     is a ``corrupt`` row naming the file (its error), and the others are listed as usual.
 
-    Reads two small files per run (spec and state; the worker keeps a finished run's scores in
-    its state) and asks each engine once for its active jobs: linear in the runs, no TensorFlow.
+    Reads one small file per run, its state (which keeps its spec's card and, once finished, its
+    scores; see ``RunStore.read_card``), and asks each engine once for its active jobs: linear
+    in the runs, no TensorFlow.
     """
     store = RunStore(store_path)
     wanted = set(experiments or [])
     runs, stored, damaged = [], {}, []
     for rid in store.run_ids():
-        spec = None
+        card = None
         try:
-            spec = store.read_spec(rid)
-            if not isinstance(spec.get("experiment"), str):
-                raise StoreError(f"{store.run_dir(rid) / 'spec.json'}: damaged store file (no experiment)")
-            if wanted and spec["experiment"] not in wanted:
+            state = store.read_known_state(rid)
+            card = store.read_card(rid, state)
+            if wanted and card["experiment"] not in wanted:
                 continue
-            stored[str(rid)] = store.read_known_state(rid)
-            runs.append((rid, spec))
+            stored[str(rid)] = state
+            runs.append((rid, card))
         except StoreError as exc:
-            damaged.append((rid, spec, exc))
+            damaged.append((rid, card or _readable_card(store, rid), exc))
     runs.sort(key=lambda item: (item[1]["experiment"], item[1]["run"]))
     states = current_states(store, [rid for rid, _ in runs], regs, stored)
     rows = []
-    for rid, spec in runs:
+    for rid, card in runs:
         try:
-            rows.append(_row(store, rid, spec, states[str(rid)]))
+            rows.append(_row(store, rid, card, states[str(rid)]))
         except StoreError as exc:
-            rows.append(_corrupt_row(rid, spec, exc, {}))
+            rows.append(_corrupt_row(rid, card, exc, {}))
     known = _experiments_by_folder(runs)
-    corrupt = [_corrupt_row(rid, spec, exc, known) for rid, spec, exc in damaged]
+    corrupt = [_corrupt_row(rid, card, exc, known) for rid, card, exc in damaged]
     return mark_best_trials(rows + [row for row in corrupt if not wanted or row["experiment"] in wanted])
+
+
+def _readable_card(store: RunStore, rid) -> dict | None:
+    """A damaged run's card from its spec, if that at least is readable."""
+    try:
+        return spec_card(store.read_spec(rid), store.run_dir(rid) / "spec.json")
+    except StoreError:
+        return None
 
 
 def _experiments_by_folder(runs: list[tuple]) -> dict[tuple[str, str], str]:
     """(folder, exp_name) -> experiment key, from the readable specs: a run whose own spec is
     damaged belongs to the experiment of its siblings (``{exp_name}x{run}`` in the same folder)."""
-    return {(rid.folder, rid.exp_name): spec["experiment"] for rid, spec in runs}
+    return {(rid.folder, rid.exp_name): card["experiment"] for rid, card in runs}
 
 
-def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
+def _row(store: RunStore, rid, card: dict, state: dict) -> dict:
     finished = state_of(state) == RunState.FINISHED
     # the worker keeps a finished run's scores and repetition count in its state (fast); older
     # runs have only their record and result files
@@ -72,23 +80,20 @@ def _row(store: RunStore, rid, spec: dict, state: dict) -> dict:
     reps_done = state.get("reps_done")
     if reps_done is None:
         reps_done = len(store.finished_reps(rid))
-    return {"run_id": str(rid), "experiment": spec["experiment"], "name": spec["name"],
+    return {"run_id": str(rid), "experiment": card["experiment"], "name": card["name"],
             "state": state_of(state).value, "epoch": state.get("epoch", 0),
-            "epochs": spec["training"]["epochs"], "reps_done": reps_done,
-            "reps_total": len(spec["seeds"]), "backend": state.get("backend"),
+            "epochs": card["epochs"], "reps_done": reps_done,
+            "reps_total": card["reps"], "backend": state.get("backend"),
             "job_id": state.get("job_id"), "last_val_correlation": state.get("last_val_correlation"),
             "exit_code": state.get("exit_code"), "error": state.get("error"),
-            "search": spec.get("search"), **(scores or record_scores(None))}
+            "search": card.get("search"), **(scores or record_scores(None))}
 
 
-def _corrupt_row(rid, spec: dict | None, exc: StoreError, known: dict[tuple[str, str], str]) -> dict:
+def _corrupt_row(rid, card: dict | None, exc: StoreError, known: dict[tuple[str, str], str]) -> dict:
     """A damaged run's row: its experiment from its spec when that is readable, else from its
     siblings' specs, else the experiment name in its folder's name (``neuro status NAME`` finds it)."""
-    experiment = (spec or {}).get("experiment")
-    if not isinstance(experiment, str):
-        experiment = known.get((rid.folder, rid.exp_name), rid.exp_name)
-    name = (spec or {}).get("name")
-    return {"run_id": str(rid), "experiment": experiment, "name": name if isinstance(name, str) else "-",
+    experiment = (card or {}).get("experiment") or known.get((rid.folder, rid.exp_name), rid.exp_name)
+    return {"run_id": str(rid), "experiment": experiment, "name": (card or {}).get("name") or "-",
             "state": CORRUPT, "epoch": 0, "epochs": 0, "reps_done": 0, "reps_total": 0, "backend": None,
             "job_id": None, "last_val_correlation": None, "exit_code": None, "error": str(exc),
             "search": None, **record_scores(None)}

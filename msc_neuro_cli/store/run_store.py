@@ -7,7 +7,8 @@
       models/{folder}/{exp}x{run}/{name}__{rep}.keras   one Keras model per repetition
       runs/{folder}/{exp}x{run}/
         spec.json        the frozen run (model, training, dataset): what the worker executes
-        state.json       a RunState (runs/lifecycle.py), progress, backend, profile, job id
+        state.json       a RunState (runs/lifecycle.py), progress, backend, profile, job id, and the
+                         spec's card (what listing runs needs of the spec; see ``read_card``)
         reps/{rep}.json  one finished repetition: seed, curves, per-neuron correlations
         record.json      the finished run: everything above in one file
         checkpoint.npz   replicated weights + optimiser state while training (resume)
@@ -31,6 +32,7 @@ from msc_neuro_cli.store.fsutil import atomic_write_json, read_json
 from msc_neuro_cli.store.ledger import LEDGER_NAME
 
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,=+\-\[\]()]*$")
+EXP_RUN = re.compile(r"^(.*)x(\d+)$")  # a stored folder name, {exp_name}x{run}
 
 
 def check_component(value: str, what: str) -> str:
@@ -47,6 +49,19 @@ def _mapping(value: Any, path: Path | str) -> dict[str, Any]:
         raise StoreError(f"{path}: damaged store file (a JSON object was expected, found "
                          f"{type(value).__name__})")
     return value
+
+
+def spec_card(spec: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """A run spec's card: its experiment, name, run index, epochs, repetitions and search block
+    (None outside a search). A spec without them is damage, named with its file."""
+    try:
+        card = {"experiment": spec["experiment"], "name": spec["name"], "run": spec["run"],
+                "epochs": spec["training"]["epochs"], "reps": len(spec["seeds"]), "search": spec.get("search")}
+    except (KeyError, TypeError) as exc:
+        raise StoreError(f"{path}: damaged store file (no {exc} in the spec)") from None
+    if not isinstance(card["experiment"], str) or not isinstance(card["name"], str):
+        raise StoreError(f"{path}: damaged store file (experiment and name must be text)")
+    return card
 
 
 @dataclass(frozen=True)
@@ -73,7 +88,7 @@ class RunId:
         if len(parts) != 2:
             raise StoreError(f"run id {text!r} must look like FOLDER/EXPxRUN")
         folder, exp = (check_component(p, "run id part") for p in parts)
-        match = re.match(r"^(.*)x(\d+)$", exp)
+        match = EXP_RUN.match(exp)
         exp_name, run = (match.group(1), int(match.group(2))) if match else (exp, 0)
         return RunId(folder, exp, run, exp_name)
 
@@ -119,7 +134,28 @@ class RunStore:
 
     # --- spec, state, results ------------------------------------------------------------
     def write_spec(self, rid: RunId, spec: dict[str, Any]) -> None:
-        atomic_write_json(self.run_dir(rid) / "spec.json", spec)
+        """Write the run's spec, and its card into its state (``read_card``)."""
+        path = self.run_dir(rid) / "spec.json"
+        atomic_write_json(path, spec)
+        card = spec_card(spec, path)
+        stat = os.stat(path)
+        card["spec_stat"] = [stat.st_size, stat.st_mtime_ns]
+        self.modify_state(rid, lambda current: {"card": card})
+
+    def read_card(self, rid: RunId, state: dict[str, Any]) -> dict[str, Any]:
+        """What listing a run needs of its spec (``spec_card``): the card its ``state`` keeps, while
+        spec.json has the size and modification time it had when the card was written; otherwise
+        (a store from before cards, a spec changed or damaged since) read from spec.json. So
+        ``neuro status`` reads one small file per run, and still names a damaged spec."""
+        card = state.get("card")
+        if isinstance(card, dict):
+            try:
+                stat = os.stat(self._run_file(rid, "spec.json"))
+                if card.get("spec_stat") == [stat.st_size, stat.st_mtime_ns]:
+                    return card
+            except FileNotFoundError:
+                pass
+        return spec_card(self.read_spec(rid), self._run_file(rid, "spec.json"))
 
     def read_spec(self, rid: RunId) -> dict[str, Any]:
         path = self._run_file(rid, "spec.json")
