@@ -197,3 +197,39 @@ def test_a_model_reading_behaviour_refuses_a_dataset_without_it():
                       {"component": "behavior_modulator", "params": {}, "where": "m[1]"}]}
     with pytest.raises(SideInputError, match="behavior_modulator.*'behavior'"):
         training_session.build(spec, data, [0])
+
+
+def _summaries(data, **training):
+    """Train the two-replica model, returning every summary the trainer reported."""
+    spec = _spec()
+    spec["training"] = {**TRAINING, "summary_every": 2, **training}
+    session = training_session.build(spec, data, [0, 1])
+    seen = []
+    session.trainer.train(on_summary=seen.append)
+    return session, seen
+
+
+def test_summaries_reuse_the_checks_validation_scores_and_can_leave_the_training_set_out():
+    data = _tiered()
+    full, every = _summaries(data)
+    fast, final_only = _summaries(data, train_correlation="final")
+    assert [s.epoch for s in every] == [s.epoch for s in final_only]
+    for a, b in zip(every, final_only):
+        # the same training: validation scores equal whether computed by the check or the summary
+        np.testing.assert_allclose(a.val_correlation, b.val_correlation, rtol=1e-6, atol=1e-7)
+    # every summary but the last leaves the training set's correlation out ...
+    assert all(np.isnan(s.train_correlation).all() for s in final_only[:-1])
+    # ... and the last one has it, equal to the full schedule's
+    np.testing.assert_allclose(final_only[-1].train_correlation, every[-1].train_correlation, rtol=1e-6, atol=1e-7)
+    # the reused validation scores are numpy's on the validation tier at that epoch's weights
+    x, y = data.val_x, data.val_y
+    for j, pred in enumerate(fast.trainer.predict(x)):
+        expected = _corr(y.astype(np.float64), pred.astype(np.float64))
+        np.testing.assert_allclose(fast.trainer.summary(0, np.zeros(2)).val_correlation[j], expected, rtol=1e-5)
+
+
+def test_train_correlation_final_keeps_spec_hashes_of_runs_without_it():
+    from msc_neuro_cli.engine import training_schema as schema
+    block = {key: p.default for key, p in schema.TRAINING.items()}
+    assert "train_correlation" not in schema.frozen("training", block, schema.TRAINING)
+    assert schema.frozen("training", {**block, "train_correlation": "final"}, schema.TRAINING)["train_correlation"] == "final"

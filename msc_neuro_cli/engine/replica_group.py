@@ -19,7 +19,23 @@ from msc_neuro_cli.engine import batch_rows, side_inputs, xla_hints
 from msc_neuro_cli.engine import model as model_ops
 from msc_neuro_cli.engine.optim import ReplicatedAdam
 
-PREDICT_ROWS = 512  # rows per compiled prediction call: bounds memory at R x 512 x features
+PREDICT_ROWS = 512  # most rows per compiled prediction call
+PREDICT_BYTES = 256 * 2**20  # activations of one prediction call, at most (about)
+LIVE_LAYER_OUTPUTS = 8  # layer-sized tensors alive at once in a forward pass (a conv core's
+                        # conv, batch-norm and activation outputs of consecutive layers)
+
+
+def prediction_rows(replicas: int, in_features: int, widest_layer: int) -> int:
+    """Rows per prediction call: PREDICT_ROWS, halved (to 16 at least) until a call's activations
+    fit PREDICT_BYTES. Dense models keep 512; a conv core of 28 x 56 x 64 features per row at
+    R = 2 gets 32 (at 512 it held about 3 GB per group while predicting)."""
+    per_row = 4 * replicas * (in_features + LIVE_LAYER_OUTPUTS * widest_layer)
+    rows = PREDICT_ROWS
+    while rows > 16 and rows * per_row > PREDICT_BYTES:
+        rows //= 2
+    return rows
+
+
 
 
 def clone_layers(layers, replicas: int):
@@ -46,6 +62,8 @@ class ReplicaGroup:
                                         config.beta2, config.epsilon)
         self.chunk = tf.function(self._run_chunk, jit_compile=config.xla)
         self.predict_rows = tf.function(self._predict_rows, jit_compile=config.xla)
+        self.predict_block = prediction_rows(self.replicas, layers[0].in_features,
+                                             max(layer.out_features for layer in layers))
 
     # ------------------------------------------------------------------ weights
     def all_variables(self) -> list:
@@ -123,14 +141,16 @@ class ReplicaGroup:
     def predict(self, x: np.ndarray, side: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """(replicas, rows, outputs); rows in fixed-size blocks so the function compiles once.
         ``side``: behaviour / pupil rows of the same trials (name -> (rows, d)), if the model reads them."""
+        size = self.predict_block
+
         def padded(a, lo):
-            block = np.asarray(a[lo:lo + PREDICT_ROWS], np.float32)
-            pad = PREDICT_ROWS - len(block)
+            block = np.asarray(a[lo:lo + size], np.float32)
+            pad = size - len(block)
             return np.concatenate([block, np.zeros((pad, *block.shape[1:]), np.float32)]) if pad else block
 
         outs = []
-        for lo in range(0, len(x), PREDICT_ROWS):
-            rows = min(PREDICT_ROWS, len(x) - lo)
+        for lo in range(0, len(x), size):
+            rows = min(size, len(x) - lo)
             blocks = {name: tf.constant(padded(a, lo)) for name, a in (side or {}).items()}
             out = self.predict_rows(tf.constant(padded(x, lo)), blocks).numpy()
             outs.append(out[:, :rows])

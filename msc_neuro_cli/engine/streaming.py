@@ -205,10 +205,16 @@ class StreamingTrainer(ReplicatedTrainer):
         mode = self.config.correlation_nan_mode
         return np.stack([acc.result(mode) for acc in accumulators])
 
-    def summary(self, epoch: int, loss: np.ndarray) -> Summary:
-        return Summary(epoch, np.asarray(loss),
-                       self.streamed_correlation(self.train_x_np, self.train_y_np, self.train_mask_np),
-                       self.streamed_correlation(self.val_x, self.val_y, self.val_mask))
+    def summary(self, epoch: int, loss: np.ndarray, with_train: bool = True,
+                val_correlation: np.ndarray | None = None) -> Summary:
+        """As the in-memory trainer's, every correlation streamed block by block."""
+        if val_correlation is None:
+            val_correlation = self.streamed_correlation(self.val_x, self.val_y, self.val_mask)
+        if with_train:
+            train_corr = self.streamed_correlation(self.train_x_np, self.train_y_np, self.train_mask_np)
+        else:
+            train_corr = np.full((self.replicas, int(self.train_y_np.shape[1])), np.nan)
+        return Summary(epoch, np.asarray(loss), train_corr, val_correlation)
 
     def close(self) -> None:
         self._reader.shutdown(wait=True)

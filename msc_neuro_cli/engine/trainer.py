@@ -60,7 +60,7 @@ class Summary:
 
     epoch: int
     loss: np.ndarray            # (R,) training loss of the last epoch, per batch average
-    train_correlation: np.ndarray  # (R, neurons) on the whole training set
+    train_correlation: np.ndarray  # (R, neurons) on the whole training set (NaN where not computed)
     val_correlation: np.ndarray    # (R, neurons) on the validation set
 
 
@@ -211,10 +211,11 @@ class ReplicatedTrainer:
                     self.epoch += n
                     if on_progress:
                         on_progress(self.epoch)
-                if mark in checks:
-                    self._check_held_out(mark)
-                if (mark in summaries or self.completed) and on_summary and on_summary(self.summary(mark, loss)):
-                    return
+                val_correlation = self._check_held_out(mark) if mark in checks else None
+                if (mark in summaries or self.completed) and on_summary:
+                    with_train = self.config.train_correlation == "every_summary" or self.completed
+                    if on_summary(self.summary(mark, loss, with_train, val_correlation)):
+                        return
         finally:
             self._pull()
         if self.early_stopping is not None and self.completed:
@@ -231,21 +232,33 @@ class ReplicatedTrainer:
                             tf.constant(mask, tf.float32), self.data["neuron_mean"])
         return np.asarray(loss)
 
-    def held_out_correlation(self) -> np.ndarray:
-        """Each replica's mean per-neuron correlation (R,) on the held-out rows."""
+    def held_out_neuron_correlation(self) -> np.ndarray:
+        """Each replica's per-neuron correlation (R, neurons) on the held-out rows."""
         x, y, mask = self.held_out
         mode = self.config.correlation_nan_mode
-        preds = self.predict(x, self.held_out_side)
-        return np.array([mean_correlation(per_neuron_correlation(y, p, mask, mode)) for p in preds])
+        return np.stack([per_neuron_correlation(y, p, mask, mode) for p in self.predict(x, self.held_out_side)])
 
-    def _check_held_out(self, epoch: int) -> None:
+    def held_out_correlation(self) -> np.ndarray:
+        """Each replica's mean per-neuron correlation (R,) on the held-out rows."""
+        return np.array([mean_correlation(c) for c in self.held_out_neuron_correlation()])
+
+    def _check_held_out(self, epoch: int) -> np.ndarray | None:
+        """One early-stopping check. Returns the validation set's per-neuron correlations when the
+        check computed exactly them (the held-out rows are the validation tier), for the summary
+        of the same epoch to reuse instead of predicting that tier again."""
         self._pull()
         weights = [v.numpy() for v in self._all_variables()]
-        # EarlyStopping minimises: a correlation is monitored through its negative.
-        monitored = (-self.held_out_correlation() if self.early_stopping.options.monitor == "correlation"
-                     else self.held_out_loss())
+        per_neuron = None
+        if self.early_stopping.options.monitor == "correlation":
+            per_neuron = self.held_out_neuron_correlation()
+            # EarlyStopping minimises: a correlation is monitored through its negative.
+            monitored = -np.array([mean_correlation(c) for c in per_neuron])
+        else:
+            monitored = self.held_out_loss()
         self.early_stopping.check(epoch, monitored, weights)
         self._set_lr_scale(self.early_stopping.lr_scale)
+        held_is_validation = self.held_out[0] is self.val_x and self.held_out[2] is self.val_mask
+        return per_neuron if held_is_validation else None
 
     def _set_lr_scale(self, scale: np.ndarray) -> None:
         for group in self.groups:
@@ -262,14 +275,21 @@ class ReplicatedTrainer:
         the same trials' behaviour / pupil rows when the model reads them."""
         return np.concatenate(self._map(lambda group: group.predict(x, side)))
 
-    def summary(self, epoch: int, loss: np.ndarray) -> Summary:
+    def summary(self, epoch: int, loss: np.ndarray, with_train: bool = True,
+                val_correlation: np.ndarray | None = None) -> Summary:
+        """Metrics of the current weights. ``with_train=False`` leaves the training set's
+        correlations NaN (``training.train_correlation: final``); ``val_correlation``: the
+        validation set's, already computed for these weights (by the early-stopping check)."""
         mode = self.config.correlation_nan_mode
-        train_pred = self.predict(self.train_x_np, self.train_side)
-        val_pred = self.predict(self.val_x, self.val_side)
-        train_corr = np.stack([per_neuron_correlation(self.train_y_np, p, self.train_mask_np, mode)
-                               for p in train_pred])
-        val_corr = np.stack([per_neuron_correlation(self.val_y, p, self.val_mask, mode) for p in val_pred])
-        return Summary(epoch, np.asarray(loss), train_corr, val_corr)
+        if val_correlation is None:
+            val_correlation = np.stack([per_neuron_correlation(self.val_y, p, self.val_mask, mode)
+                                        for p in self.predict(self.val_x, self.val_side)])
+        if with_train:
+            train_corr = np.stack([per_neuron_correlation(self.train_y_np, p, self.train_mask_np, mode)
+                                   for p in self.predict(self.train_x_np, self.train_side)])
+        else:
+            train_corr = np.full((self.replicas, self.train_y_np.shape[1]), np.nan)
+        return Summary(epoch, np.asarray(loss), train_corr, val_correlation)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:

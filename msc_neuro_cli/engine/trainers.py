@@ -16,7 +16,7 @@ from typing import Any, Callable
 from msc_neuro_cli.engine import training_schema as schema
 from msc_neuro_cli.errors import ManifestError
 
-COMMON = frozenset({"epochs", "summary_every", "loss", "replicas", "xla", "correlation_nan_mode", "optimizer"})
+COMMON = frozenset({"epochs", "summary_every", "train_correlation", "loss", "replicas", "xla", "correlation_nan_mode", "optimizer"})
 MINIBATCH = frozenset({"batch_size", "partial_batch", "learning_rate", "beta1", "beta2", "epsilon"})
 
 

@@ -49,6 +49,10 @@ TRAINING: dict[str, Param] = {
     "epsilon": Param(float, 1e-8, "Adam epsilon (NDN3's default)", check=POSITIVE),
     "summary_every": Param(int, 100, "metrics at epoch 0, every epoch with epoch % N == N - 1 "
                            "(the thesis pipeline's schedule) and the last", minimum=1),
+    "train_correlation": Param(str, "every_summary", "when the training set's correlation is computed: "
+                               "every_summary (a forward pass over every training row at each summary), or "
+                               "final (only for the record: faster for big models)",
+                               choices=("every_summary", "final")),
     "partial_batch": Param(str, "keep", "last partial batch: keep, ceil(N/batch) batches (the thesis "
                            "pipeline's fork), or drop, N // batch (upstream NDN3)", choices=("keep", "drop")),
     "loss": Param(str, "poisson", "a loss plugin (poisson, gaussian)"),
@@ -87,7 +91,8 @@ EARLY_STOPPING: dict[str, Param] = {
 
 # (block, key) pairs written into a spec only when set away from their default (module doc).
 ADDED_LATER: frozenset[tuple[str, str]] = frozenset({("early_stopping", "monitor"),
-                                                     ("early_stopping", "min_lr")})
+                                                     ("early_stopping", "min_lr"),
+                                                     ("training", "train_correlation")})
 
 DEFAULT_BATCH_SIZE: int = TRAINING["batch_size"].default
 

@@ -161,11 +161,14 @@ class _Summaries:
                 print(f"repetition {self.session.reps[j]} diverged at epoch {summary.epoch} "
                       f"(loss {summary.loss[j]})", flush=True)
                 continue
-            train_c = mean_correlation(summary.train_correlation[j])
+            # None when not computed at this summary (training.train_correlation: final)
+            train_c = (mean_correlation(summary.train_correlation[j])
+                       if not np.isnan(summary.train_correlation[j]).all() else None)
             val_c = mean_correlation(summary.val_correlation[j])
             curves[j].append({"epoch": summary.epoch, "loss": float(summary.loss[j]),
                               "train_correlation": train_c, "val_correlation": val_c})
-            train_w.scalar(CORRELATION_TAG, train_c, summary.epoch)
+            if train_c is not None:
+                train_w.scalar(CORRELATION_TAG, train_c, summary.epoch)
             train_w.scalar("loss/cost", float(summary.loss[j]), summary.epoch)
             test_w.scalar(CORRELATION_TAG, val_c, summary.epoch)
             train_w.flush()

@@ -248,6 +248,7 @@ def _training(exp: Experiment, values: dict, regs) -> dict:
             raise ew.error("expected a mapping of early-stopping options")
         resolved = _with_params(schema.EARLY_STOPPING, given, ew)
         training["early_stopping"] = schema.frozen("early_stopping", resolved, schema.EARLY_STOPPING)
+    training = schema.frozen("training", training, schema.TRAINING)
     if isinstance(training["replicas"], str) and training["replicas"] != "auto" or \
             isinstance(training["replicas"], int) and training["replicas"] < 1:
         raise tw.child(exp.training, "replicas").error("expected 'auto' or a positive integer")
