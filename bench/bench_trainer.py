@@ -100,10 +100,10 @@ class EngineWorker:
         from msc_neuro_cli.engine.trainer import MAX_EPOCHS_PER_CALL
         group = self.trainer.groups[0]
         orders = tf.constant(np.zeros((MAX_EPOCHS_PER_CALL, group.replicas, self.trainer.padded_rows), np.int32))
-        n = tf.constant(epochs, tf.int32)
-        hlo = group.chunk.experimental_get_compiler_ir(orders, n)(stage="optimized_hlo")
-        group.chunk(orders, n)
-        wall, parts = xla_profile.profile(lambda: group.chunk(orders, n).numpy(), hlo)
+        args = group.chunk_args(orders, 0, epochs * self.trainer.batches)
+        hlo = group.chunk.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+        group.chunk(*args)
+        wall, parts = xla_profile.profile(lambda: group.chunk(*args)[1].numpy(), hlo)
         return {"wall": wall, "parts": parts, "replicas": group.replicas, "epochs": epochs}
 
 

@@ -68,7 +68,7 @@ def test_float32_reads_the_variables_themselves_and_compiles_no_low_precision_op
         trainer = _trainer(name, epochs=1)
         group = trainer.groups[0]
         orders = tf.zeros((MAX_EPOCHS_PER_CALL, group.replicas, trainer.padded_rows), tf.int32)
-        graph = group.chunk.get_concrete_function(orders, tf.constant(1)).graph.as_graph_def()
+        graph = group.chunk.get_concrete_function(*group.chunk_args(orders, 0, 1)).graph.as_graph_def()
         graphs[name] = str(graph)  # includes the loop body's function library
         assert group.forward_dtype == (tf.float32 if name == "float32" else tf.bfloat16)
     assert "DT_BFLOAT16" not in graphs["float32"]

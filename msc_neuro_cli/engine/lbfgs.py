@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from msc_neuro_cli import errors
 from msc_neuro_cli.engine import model as model_ops
+from msc_neuro_cli.engine.call_pacing import train_epochs_until
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer
 from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered
 
@@ -125,6 +126,8 @@ class LbfgsTrainer(ReplicatedTrainer):
     the full-batch matrix products instead of on separate groups). The objective at the current
     point is cached between epochs and recomputed when ``train`` starts (weights may have been set).
     """
+
+    _train_until = train_epochs_until  # a stop check between epochs
 
     @classmethod
     def replica_bytes(cls, size, config) -> int:

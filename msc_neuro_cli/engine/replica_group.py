@@ -2,8 +2,9 @@
 
 A run's R replicas may be split into groups that train concurrently (one per core on a CPU); each
 group owns layers of its own (clones of the run's layers with fewer replicas), an optimiser, and a
-compiled function that runs many epochs per call. Replicas never interact, so how they are grouped
-does not change what any of them computes.
+compiled function that runs any range of steps of up to many epochs per call (the trainer sizes
+the calls so it can look for a stop request every few seconds). Replicas never interact, so how
+they are grouped does not change what any of them computes.
 
 Layouts and loop structure were chosen by measurement (docs/performance.md).
 """
@@ -97,8 +98,21 @@ class ReplicaGroup:
                 layer.apply_constraints()
         return total
 
-    def _run_chunk(self, orders, n_epochs):
-        """``n_epochs`` epochs in one loop over steps; ``orders`` (max_epochs, replicas, padded_rows).
+    def chunk_args(self, orders, first: int, last: int, loss_sum=None) -> tuple:
+        """The arguments of :attr:`chunk` for steps [first, last) of ``orders``, every one a tensor
+        (so no call retraces); ``loss_sum`` (replicas,) the running epoch loss a previous call
+        returned (zeros when the range starts an epoch)."""
+        if loss_sum is None:
+            loss_sum = tf.zeros((self.replicas,), tf.float32)
+        return orders, tf.constant(first, tf.int32), tf.constant(last, tf.int32), loss_sum
+
+    def _run_chunk(self, orders, first, last, loss_sum):
+        """Steps [first, last) of the flattened (epoch, batch) sequence of ``orders``
+        (max_epochs, replicas, padded_rows); step i is batch i % batches of epoch i // batches.
+        ``loss_sum`` carries the running sum of the current epoch's batch losses in and out, so a
+        range split over several calls computes exactly what one call does (the same steps, in the
+        same order, with the same arithmetic). Returns (loss_sum, loss_sum / batches): the second
+        is the epoch's loss when ``last`` ends an epoch.
 
         One flat ``while`` over all steps: XLA on CPU ran nested loops (epochs, then batches) about
         100 times slower, and a Python-style ``for i in tf.range(n)`` makes ``n`` a compile-time
@@ -106,9 +120,9 @@ class ReplicaGroup:
         """
         bs, nb, n_rows = self.config.batch_size, self.batches, self.n_rows
         x, y, mask = self.data["x"], self.data["y"], self.data["mask"]
-        epoch_loss = tf.zeros((self.replicas,), tf.float32)
-        i = tf.constant(0)
-        while i < n_epochs * nb:
+        epoch_loss = loss_sum
+        i = first
+        while i < last:
             e, b = i // nb, i % nb
             idx = tf.slice(orders, [e, 0, b * bs], [1, self.replicas, bs])[0]   # (R, B)
             # Rows past the data (padding of a kept partial batch) are masked out of the loss.
@@ -123,7 +137,7 @@ class ReplicaGroup:
                 loss = self._step(xb, yb, mb, valid[0, :, 0] if nb * bs > n_rows else None)
             epoch_loss = tf.where(b == 0, loss, epoch_loss + loss)
             i += 1
-        return epoch_loss / nb
+        return epoch_loss, epoch_loss / nb
 
     def _forward(self, xb, training: bool):
         """The model's predictions, float32 whatever precision computed them (the loss and the

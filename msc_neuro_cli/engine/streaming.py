@@ -36,6 +36,7 @@ import tensorflow as tf
 from msc_neuro_cli.datasets.lazy_arrays import iter_rows
 from msc_neuro_cli.metrics.correlation import CorrelationAccumulator
 from msc_neuro_cli.engine.replica_group import PREDICT_ROWS
+from msc_neuro_cli.engine.call_pacing import train_epochs_until
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, Summary
 
 # Host bytes of one block (inputs, responses, mask). Measured peak memory grows by about seven
@@ -81,6 +82,8 @@ class StreamingTrainer(ReplicatedTrainer):
     Weights, optimiser, replica groups, checkpoints (``state``/``load_state``), ``train`` and
     ``predict`` are the in-memory trainer's; what changes is where the minibatches come from.
     """
+
+    _train_until = train_epochs_until  # a stop check between epochs
 
     def __init__(self, layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
                  train_mask=None, val_mask=None, neuron_mean=None, block_rows: int | None = None):

@@ -1,8 +1,9 @@
 """The replicated, compiled training loop.
 
 Every repetition of a run trains at once: weights carry a leading replica axis, each replica sees
-its own minibatch order (:mod:`.shuffling`), and a whole chunk of epochs (up to the next summary)
-runs inside one compiled ``tf.function`` so Python is left only to log. The data stay on the device.
+its own minibatch order (:mod:`.shuffling`), and the steps up to the next summary run inside a
+compiled ``tf.function``, in calls of a few seconds each (:mod:`.call_pacing`) so Python is left only
+to log and to look for a stop request. The data stay on the device.
 On a CPU the replicas are split into groups, one per core, trained from parallel threads
 (:mod:`.placement`, :mod:`.replica_group`); each replica computes the same as it would alone.
 """
@@ -18,13 +19,14 @@ import tensorflow as tf
 
 from msc_neuro_cli.metrics.correlation import mean_correlation, per_neuron_correlation
 from msc_neuro_cli.engine import placement, training_schema
+from msc_neuro_cli.engine.call_pacing import (FINISHED, INTERRUPTED, MAX_EPOCHS_PER_CALL, CallPace,
+                                               TrainingHooks, never, train_steps_until)
 from msc_neuro_cli.errors import ManifestError
 from msc_neuro_cli.engine.early_stopping import EarlyStopping, EarlyStoppingOptions, check_epochs, holdout_split
 from msc_neuro_cli.engine.replica_group import ReplicaGroup, clone_layers
 from msc_neuro_cli.engine.shuffling import batch_layout, epoch_orders
 from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered, read_prefixed
 
-MAX_EPOCHS_PER_CALL = 100  # bounds the host->device index upload per compiled call
 
 
 def _from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
@@ -43,11 +45,13 @@ def _from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
 
 # One field per key of training_schema.TRAINING, its default from there (declared once), then the
 # speed-only options (results do not depend on them): replica groups trained concurrently (None:
-# one per core on CPU, one on GPU) and TensorFlow thread pools, applied only if TF has not started.
+# one per core on CPU, one on GPU), TensorFlow thread pools, applied only if TF has not started, and
+# the seconds of training between stop checks (None: call_pacing.STOP_CHECK_SECONDS).
 TrainingConfig = make_dataclass(
     "TrainingConfig",
     [(key, Any, field(default=param.default)) for key, param in training_schema.TRAINING.items()]
-    + [(name, Any, field(default=None)) for name in ("replica_groups", "intra_op_threads", "inter_op_threads")],
+    + [(name, Any, field(default=None)) for name in ("replica_groups", "intra_op_threads", "inter_op_threads",
+                                                   "stop_check_seconds")],
     namespace={"from_spec": classmethod(_from_spec),
                "__doc__": "The engine's settings (training_schema.TRAINING keys plus speed options); "
                           "build it from a spec with ``TrainingConfig.from_spec``."})
@@ -126,6 +130,8 @@ class ReplicatedTrainer:
             for start, stop in bounds]
         self._pool = ThreadPoolExecutor(len(self.groups)) if len(self.groups) > 1 else None
         self.epoch = 0  # epochs completed
+        self.partial_epoch = False  # stopped within an epoch: weights past ``epoch``, no state()
+        self._pace = CallPace(config.stop_check_seconds)
         self._push()
 
     def _hold_out(self, held_out, train_x, train_y, train_mask, train_side):
@@ -162,9 +168,8 @@ class ReplicatedTrainer:
         return [v for layer in self.layers for v in layer.weights]
 
     def _map(self, fn):
-        if self._pool is None:
-            return [fn(self.groups[0])]
-        return list(self._pool.map(fn, self.groups))
+        """``fn(group)`` for every group, the groups concurrently."""
+        return self._map_indices(lambda k: fn(self.groups[k]))
 
     # ------------------------------------------------------------------ host part
     def initialise(self) -> None:
@@ -175,16 +180,34 @@ class ReplicatedTrainer:
                 layer.initialise_from_responses(mean_response)
         self._push()
 
-    def _run(self, first_epoch: int, n: int) -> np.ndarray:
-        """Train epochs [first_epoch, first_epoch + n) in every group; last epoch's loss (R,)."""
+    def _orders(self, first_epoch: int, n: int) -> list:
+        """Each group's row orders of epochs [first_epoch, first_epoch + n), padded to
+        MAX_EPOCHS_PER_CALL epochs (one shape: the compiled loop never retraces)."""
         orders = np.zeros((MAX_EPOCHS_PER_CALL, self.replicas, self.padded_rows), np.int32)
         orders[:n] = epoch_orders(self.seeds, first_epoch, n, self.n_rows, self.padded_rows)
-        n_t = tf.constant(n, tf.int32)
+        return [tf.constant(orders[:, group.start:group.stop]) for group in self.groups]
 
-        def run_group(group):
-            return group.chunk(tf.constant(orders[:, group.start:group.stop]), n_t).numpy()
+    def _run(self, first_epoch: int, n: int) -> np.ndarray:
+        """Epochs [first_epoch, first_epoch + n) in one call per group, no stop check (``epoch`` is
+        left alone); the last epoch's loss (R,)."""
+        outs = self._call(self._orders(first_epoch, n), 0, n * self.batches, [None] * len(self.groups))
+        return np.concatenate([out[1].numpy() for out in outs])
 
-        return np.concatenate(self._map(run_group))
+    def _call(self, orders: list, lo: int, hi: int, sums: list) -> list:
+        """Steps [lo, hi) in every group, concurrently; each group's (loss_sum, loss)
+        (:meth:`.replica_group.ReplicaGroup._run_chunk`), ``sums`` their running epoch losses."""
+        def run_group(k):
+            return self.groups[k].chunk(*self.groups[k].chunk_args(orders[k], lo, hi, sums[k]))
+
+        return self._map_indices(run_group)
+
+    _train_until = train_steps_until  # calls of about stop_check_seconds (:mod:`.call_pacing`)
+
+    def _map_indices(self, fn):
+        """``fn(k)`` for every group index k, the groups concurrently."""
+        if self._pool is None:
+            return [fn(0)]
+        return list(self._pool.map(fn, range(len(self.groups))))
 
     @property
     def completed(self) -> bool:
@@ -193,9 +216,22 @@ class ReplicatedTrainer:
         return self.epoch >= self.config.epochs or stopped
 
     def train(self, on_summary: Callable[[Summary], bool | None] | None = None,
-              on_progress: Callable[[int], None] | None = None) -> None:
-        """Train to ``config.epochs`` (or until early stopping ends every replica); ``on_summary``
-        returning True stops at once (an interrupt: resumable, nothing restored)."""
+              on_progress: Callable[[int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              stop_at_epoch_end: Callable[[], bool] | None = None,
+              epoch_end_wanted: Callable[[], bool] | None = None,
+              on_epoch_end: Callable[[int], None] | None = None) -> str:
+        """Train to ``config.epochs`` (or until early stopping ends every replica). Returns FINISHED,
+        or INTERRUPTED when ``on_summary`` returned True or ``should_stop()`` did (nothing restored).
+        ``should_stop`` is asked every ``stop_check_seconds`` or so; a stop within an epoch
+        abandons it, leaving ``partial_epoch`` True: the weights are part of the way through an
+        epoch, ``state()`` refuses, and a resume starts from the last checkpoint. Between epochs the
+        state is that of ``epoch`` epochs. ``stop_at_epoch_end``, ``epoch_end_wanted`` and
+        ``on_epoch_end``: see :class:`.call_pacing.TrainingHooks`."""
+        if self.partial_epoch:
+            raise RuntimeError("this trainer stopped within an epoch: load a checkpoint to go on")
+        hooks = TrainingHooks(should_stop or never, stop_at_epoch_end or never, epoch_end_wanted or never,
+                              on_epoch_end, on_progress)
         summaries = set(summary_epochs(self.config.epochs, self.config.summary_every))
         checks = set()
         if self.early_stopping is not None:
@@ -205,21 +241,19 @@ class ReplicatedTrainer:
             for mark in sorted(m for m in summaries | checks if m >= self.epoch):
                 if self.completed:
                     break
-                while self.epoch <= mark:
-                    n = min(mark + 1 - self.epoch, MAX_EPOCHS_PER_CALL)
-                    loss = self._run(self.epoch, n)
-                    self.epoch += n
-                    if on_progress:
-                        on_progress(self.epoch)
+                loss = self._train_until(mark + 1, hooks)
+                if loss is None:
+                    return INTERRUPTED
                 val_correlation = self._check_held_out(mark) if mark in checks else None
                 if (mark in summaries or self.completed) and on_summary:
                     with_train = self.config.train_correlation == "every_summary" or self.completed
                     if on_summary(self.summary(mark, loss, with_train, val_correlation)):
-                        return
+                        return INTERRUPTED
         finally:
             self._pull()
         if self.early_stopping is not None and self.completed:
             self._restore_best()
+        return FINISHED
 
     # ------------------------------------------------------------------ early stopping
     def held_out_loss(self) -> np.ndarray:
@@ -294,7 +328,10 @@ class ReplicatedTrainer:
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict:
         """Named state (:mod:`.trainer_state`): weights, batch statistics, Adam's moments, step and
-        per-replica learning-rate factors, and early stopping's bookkeeping."""
+        per-replica learning-rate factors, and early stopping's bookkeeping. Refused after a stop
+        within an epoch: that state could not be resumed bit for bit."""
+        if self.partial_epoch:
+            raise RuntimeError(f"no state within an epoch (stopped during epoch {self.epoch})")
         self._pull()
         opt = [group.optimizer.state() for group in self.groups]
         arrays = {**numbered("weights", (v.numpy() for v in self.variables)),
@@ -319,6 +356,7 @@ class ReplicatedTrainer:
                 "lr_scale": None if lr_scale is None else lr_scale[group.start:group.stop]})
         self._load_early_stopping(arrays)
         self.epoch = int(state["epoch"])
+        self.partial_epoch = False
 
     def _load_weights(self, arrays: dict) -> None:
         for var, value in zip(self.variables, read_numbered(arrays, "weights")):

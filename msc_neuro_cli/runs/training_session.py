@@ -17,6 +17,7 @@ import numpy as np
 
 from msc_neuro_cli.datasets.contract import Dataset
 from msc_neuro_cli.engine import trainers
+from msc_neuro_cli.engine.call_pacing import INTERRUPTED, STOP_CHECK_SECONDS
 from msc_neuro_cli.metrics.correlation import mean_correlation
 from msc_neuro_cli.runs.checkpoint import load_checkpoint, save_checkpoint
 from msc_neuro_cli.store.run_store import RunId, RunStore
@@ -183,23 +184,49 @@ class _Summaries:
             test_w.close()
 
 
-def train(session: Session, store: RunStore, rid: RunId, spec: dict, stop_requested: Callable[[], bool]) -> bool:
-    """Train the session (resuming its checkpoint); False when a stop request interrupted it."""
+def train(session: Session, store: RunStore, rid: RunId, spec: dict, stop_requested: Callable[[], bool],
+          finish_epoch: Callable[[], bool] | None = None) -> bool:
+    """Train the session (resuming its checkpoint); False when a stop request interrupted it.
+
+    ``stop_requested`` (Ctrl-C, ``neuro cancel``) is looked at every few seconds of training
+    (:mod:`msc_neuro_cli.engine.call_pacing`): at a summary or between epochs (the current epoch
+    is finished when that takes a few seconds) the group checkpoints and stops; otherwise it
+    abandons the epoch and writes nothing (a checkpoint of weights part of the way through an epoch
+    could not be resumed bit for bit), so a rerun resumes from the last checkpoint, which is about
+    NEURO_CHECKPOINT_SECONDS old at most (checkpoints are written at summaries and at epoch
+    boundaries once that interval has passed). ``finish_epoch`` (the engine's
+    warning before a time limit) stops too, but at the end of the current epoch, with a checkpoint.
+    """
     trainer, checkpoint = session.trainer, store.checkpoint_path(rid)
     session.curves = resume_group(trainer, checkpoint, session.reps) or session.curves
     summaries = _Summaries(store, rid, spec, session)
     last_checkpoint = t0 = time.time()
+    saved_epoch = trainer.epoch  # the checkpoint just loaded (or none needed yet)
+    finish_epoch = finish_epoch or (lambda: False)
+
+    def save(_epoch=None) -> None:
+        nonlocal last_checkpoint, saved_epoch
+        save_group_checkpoint(trainer, checkpoint, session.reps, session.curves)
+        last_checkpoint, saved_epoch = time.time(), trainer.epoch
+
+    def checkpoint_due(floor: float = 0.0) -> bool:
+        return time.time() - last_checkpoint > max(checkpoint_seconds(), floor)
 
     def on_summary(summary) -> bool:
-        nonlocal last_checkpoint
         summaries.add(summary)
-        if stop_requested() or time.time() - last_checkpoint > checkpoint_seconds():
-            save_group_checkpoint(trainer, checkpoint, session.reps, session.curves)
-            last_checkpoint = time.time()
-        return stop_requested()
+        stop = stop_requested() or finish_epoch()
+        if stop or checkpoint_due():
+            save()
+        return stop
 
     try:
-        trainer.train(on_summary=on_summary)
+        outcome = trainer.train(on_summary=on_summary, should_stop=stop_requested,
+                                stop_at_epoch_end=finish_epoch,
+                                # between summaries: not more often than the stop checks
+                                epoch_end_wanted=lambda: checkpoint_due(STOP_CHECK_SECONDS),
+                                on_epoch_end=save)
+        if outcome == INTERRUPTED and not trainer.partial_epoch and trainer.epoch != saved_epoch:
+            save()  # stopped between epochs: keep them (within an epoch: nothing to keep)
     finally:
         summaries.close()
     session.seconds = time.time() - t0

@@ -4,7 +4,9 @@ Trains the run's unfinished repetitions together (one replicated model per group
 per group: build (:func:`training_session.build`: dataset, model, trainer), train
 (:func:`training_session.train`: summaries, TensorBoard events, checkpoints, stop flag) and
 record (:mod:`.records`: a Keras model and a result file per repetition, then the run record and
-the ledger line). SIGINT/SIGTERM stop at the next summary with a checkpoint: a rerun resumes.
+the ledger line). SIGINT/SIGTERM stop within a few seconds of training: at a summary or epoch
+boundary with a checkpoint, within an epoch abandoning it (no checkpoint of that state); a rerun
+resumes from the last checkpoint. SIGUSR1 in a requeue job stops at the end of the current epoch.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ class _StopFlag:
     def __init__(self):
         self.raised = False
         self.requeue = False  # SIGUSR1: the engine's warning before a time limit (a requeue job)
+        self.now = False  # a stop that abandons the current epoch (any other signal)
 
     def __call__(self, signum, frame):
         self.raised = True
         # only a job whose script requeues it (NEURO_REQUEUE) stops for a requeue; else an interrupt
-        self.requeue = self.requeue or (signum == signal.SIGUSR1 and os.environ.get("NEURO_REQUEUE") == "1")
+        warning = signum == signal.SIGUSR1 and os.environ.get("NEURO_REQUEUE") == "1"
+        self.requeue = self.requeue or warning
+        self.now = self.now or not warning  # Ctrl-C, neuro cancel, pre-emption: within seconds
 
 
 def _configure_threads(replicas: int) -> None:
@@ -113,7 +118,9 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
         diverged = []
         for group in _choose_groups(todo, max(1, size)):
             session = training_session.build(spec, data, group)
-            if not training_session.train(session, store, rid, spec, lambda: flag.raised):
+            # Ctrl-C / neuro cancel: stop within seconds; the engine's warning: at the epoch's end
+            if not training_session.train(session, store, rid, spec, lambda: flag.now,
+                                          finish_epoch=lambda: flag.raised):
                 return _stopped(store, rid, flag)
             records.record_group(store, rid, spec, data, session)
             diverged += [f"repetition {session.reps[j]} diverged at epoch {epoch}"

@@ -2,8 +2,8 @@
 It reads progress from the run store and reports each worker's start and end to the core
 (``submission.reporter``), which records them.
 
-Ctrl-C is forwarded to the workers, which stop at their next summary, keep finished repetitions
-and checkpoint the rest (state ``interrupted``); the same command resumes them.
+Ctrl-C is forwarded to the workers, which stop within seconds, keep finished repetitions and
+the rest's last checkpoint (state ``interrupted``); the same command resumes them.
 """
 
 from __future__ import annotations
