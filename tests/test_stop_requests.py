@@ -117,3 +117,63 @@ def test_a_stop_finishes_an_epoch_that_ends_within_seconds_and_keeps_its_state()
     at_end._pace.timed = counted
     assert at_end.train(stop_at_epoch_end=lambda: calls[0] >= 14) == INTERRUPTED  # asked mid-epoch 3
     assert not at_end.partial_epoch and at_end.epoch == 4
+
+
+# ---------------------------------------------------------------------------- through the worker's session
+def _session_spec():
+    return {"seeds": [0, 1], "name": "lnp", "experiment": "t", "folder": "f", "exp": "tx0", "run": 0,
+            "hyperparameters": {}, "spec_hash": "0" * 16, "manifest": None, "dataset": {},
+            "training": {"epochs": 8, "batch_size": 8, "learning_rate": 3e-2, "summary_every": 3, "xla": False},
+            "model": [{"component": "normal", "params": {"units": "N", "activation": "softplus"}, "where": "t"}]}
+
+
+def _dataset():
+    from msc_neuro_cli.datasets.contract import Dataset
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(160, SIDE * SIDE)).astype(np.float32)
+    y = rng.poisson(np.log1p(np.exp(x @ rng.normal(size=(SIDE * SIDE, NEURONS)) * 0.4))).astype(np.float32)
+    return Dataset(x[:120], y[:120], x[120:], y[120:], (SIDE, SIDE, 1))  # 15 steps per epoch
+
+
+def _count_calls(trainer) -> list:
+    calls, timed = [0], trainer._pace.timed
+
+    def counted(steps, call):
+        calls[0] += 1
+        return timed(steps, call)
+
+    trainer._pace.timed = counted
+    return calls
+
+
+def test_worker_session_writes_no_checkpoint_within_an_epoch_and_resumes_bit_for_bit(tmp_path, monkeypatch):
+    from msc_neuro_cli.runs import training_session
+    from msc_neuro_cli.runs.checkpoint import load_checkpoint
+    from msc_neuro_cli.store.run_store import RunId, RunStore
+
+    monkeypatch.setenv("NEURO_CHECKPOINT_SECONDS", "0")  # a checkpoint at every summary
+    spec, data, rid = _session_spec(), _dataset(), RunId("f", "tx0", 0, "t")
+
+    def session_in(store):
+        store.write_spec(rid, spec)
+        session = training_session.build(spec, data, [0, 1])
+        session.trainer._pace = CallPace(0.0)  # one step a call
+        return session
+
+    straight = session_in(RunStore(tmp_path / "straight"))
+    assert training_session.train(straight, RunStore(tmp_path / "straight"), rid, spec, lambda: False)
+
+    store = RunStore(tmp_path / "stopped")
+    stopped = session_in(store)
+    calls = _count_calls(stopped.trainer)
+    # 4 epochs and 5 of 15 steps: within epoch 4, after the summary of epoch 2 (3 epochs) checkpointed
+    assert not training_session.train(stopped, store, rid, spec, lambda: calls[0] >= 4 * 15 + 5)
+    assert stopped.trainer.partial_epoch and stopped.trainer.epoch == 4
+    # the summary's (3), or an epoch boundary's if 2 s passed since: never the partial epoch's
+    assert load_checkpoint(store.checkpoint_path(rid))[1]["epoch"] in (3, 4)
+
+    resumed = session_in(store)
+    assert training_session.train(resumed, store, rid, spec, lambda: False)
+    assert [p["epoch"] for p in resumed.curves[0]] == [0, 2, 5, 7]
+    _assert_identical(_state_arrays(resumed.trainer), _state_arrays(straight.trainer))
