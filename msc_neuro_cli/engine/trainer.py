@@ -28,7 +28,6 @@ from msc_neuro_cli.engine.shuffling import batch_layout, epoch_orders
 from msc_neuro_cli.engine.trainer_state import numbered, prefixed, read_numbered, read_prefixed
 
 
-
 def _from_spec(cls, training: dict, **speed_options) -> "TrainingConfig":
     """The config of a spec's ``training`` block: every key of the schema, none dropped
     (a key the schema does not know is refused), defaults for keys the spec predates."""
@@ -224,9 +223,10 @@ class ReplicatedTrainer:
         """Train to ``config.epochs`` (or until early stopping ends every replica). Returns FINISHED,
         or INTERRUPTED when ``on_summary`` returned True or ``should_stop()`` did (nothing restored).
         ``should_stop`` is asked every ``stop_check_seconds`` or so; a stop within an epoch
-        abandons it, leaving ``partial_epoch`` True: the weights are part of the way through an
-        epoch, ``state()`` refuses, and a resume starts from the last checkpoint. Between epochs the
-        state is that of ``epoch`` epochs. ``stop_at_epoch_end``, ``epoch_end_wanted`` and
+        finishes it if the rest takes under ``stop_check_seconds``, else abandons it, leaving
+        ``partial_epoch`` True: the weights are part of the way through an epoch, ``state()``
+        refuses, and a resume starts from the last checkpoint. Between epochs the state is that of
+        ``epoch`` epochs. ``stop_at_epoch_end``, ``epoch_end_wanted`` and
         ``on_epoch_end``: see :class:`.call_pacing.TrainingHooks`."""
         if self.partial_epoch:
             raise RuntimeError("this trainer stopped within an epoch: load a checkpoint to go on")
