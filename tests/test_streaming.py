@@ -143,3 +143,23 @@ def test_streaming_refuses_what_it_cannot_do(tmp_path):
         _trainer([0], arrays, block_rows=40)
     with pytest.raises(ValueError, match="early stopping is not available"):
         _trainer([0], arrays, early_stopping={"patience": 2})
+
+
+def test_stop_between_blocks_abandons_the_epoch_and_resume_equals_straight(tmp_path):
+    arrays = _write(tmp_path / "d.h5")  # 4 blocks per epoch
+    straight = _trainer([4, 5], arrays, epochs=3, xla=False)
+    straight.train()
+    first = _trainer([4, 5], arrays, epochs=3, xla=False)
+    saved = []
+    # blocks 1-4 are epoch 0's, 5-8 epoch 1's (one read ahead): the stop comes within epoch 1
+    assert first.train(should_stop=lambda: first.blocks_read >= 6,
+                       on_summary=lambda summary: saved.append(first.state())) == "interrupted"
+    assert first.partial_epoch and first.epoch == 1 and first.blocks_read < 8
+    with pytest.raises(RuntimeError, match="within an epoch"):
+        first.state()
+    resumed = _trainer([4, 5], arrays, epochs=3, xla=False)
+    resumed.load_state(saved[-1])
+    assert resumed.epoch == 1
+    resumed.train()
+    for a, b in zip(straight.state()["arrays"].values(), resumed.state()["arrays"].values()):
+        np.testing.assert_array_equal(a, b)

@@ -130,13 +130,17 @@ def train_steps_until(trainer, end: int, hooks: TrainingHooks) -> np.ndarray | N
 
 
 def train_epochs_until(trainer, end: int, hooks: TrainingHooks) -> np.ndarray | None:
-    """``_train_until`` of trainers that run whole epochs (``_run``; L-BFGS, streaming from disk):
-    a stop check between epochs."""
+    """``_train_until`` of trainers that run an epoch at a time (``_run``; L-BFGS, streaming from
+    disk): stop checks between epochs, and within one where ``_run`` asks ``should_stop`` (the
+    streaming trainer, between blocks; it returns None when it abandoned the epoch)."""
     loss = None
     while trainer.epoch < end:
         if hooks.stop(at_epoch_boundary=True):
             return None
-        loss = trainer._run(trainer.epoch, 1)
+        loss = trainer._run(trainer.epoch, 1, should_stop=hooks.should_stop)
+        if loss is None:
+            trainer.partial_epoch = True
+            return None
         trainer.epoch += 1
         hooks.progressed(trainer.epoch)
         if trainer.epoch < end:

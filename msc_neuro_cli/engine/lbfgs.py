@@ -280,8 +280,9 @@ class LbfgsTrainer(ReplicatedTrainer):
         return f_new
 
     # ------------------------------------------------------------------ host part
-    def _run(self, first_epoch: int, n: int) -> np.ndarray:
-        """``n`` L-BFGS iterations; the objective (data loss + penalty) after the last, (R,)."""
+    def _run(self, first_epoch: int, n: int, should_stop=None) -> np.ndarray:
+        """``n`` L-BFGS iterations; the objective (data loss + penalty) after the last, (R,).
+        (``should_stop``: an iteration is one epoch, so there is nothing to stop between.)"""
         if self._stale:  # weights set from outside: objective and gradient there
             self._start()
             self._stale = False

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -36,7 +37,7 @@ import tensorflow as tf
 from msc_neuro_cli.datasets.lazy_arrays import iter_rows
 from msc_neuro_cli.metrics.correlation import CorrelationAccumulator
 from msc_neuro_cli.engine.replica_group import PREDICT_ROWS
-from msc_neuro_cli.engine.call_pacing import train_epochs_until
+from msc_neuro_cli.engine.call_pacing import never, train_epochs_until
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, Summary
 
 # Host bytes of one block (inputs, responses, mask). Measured peak memory grows by about seven
@@ -83,7 +84,7 @@ class StreamingTrainer(ReplicatedTrainer):
     ``predict`` are the in-memory trainer's; what changes is where the minibatches come from.
     """
 
-    _train_until = train_epochs_until  # a stop check between epochs
+    _train_until = train_epochs_until  # a stop check between blocks
 
     def __init__(self, layers, loss_fn, config, seeds, train_x, train_y, val_x, val_y,
                  train_mask=None, val_mask=None, neuron_mean=None, block_rows: int | None = None):
@@ -156,13 +157,16 @@ class StreamingTrainer(ReplicatedTrainer):
         self.blocks_read += 1
         return x, y, m, rows
 
-    def _epoch(self, epoch: int) -> np.ndarray:
-        """Train one epoch over every block; the mean batch loss per replica (R,)."""
+    def _epoch(self, epoch: int, should_stop: Callable[[], bool] = never) -> np.ndarray | None:
+        """Train one epoch over every block; the mean batch loss per replica (R,), or None when
+        ``should_stop()`` said so between two blocks (the epoch is abandoned part of the way)."""
         order = [int(k) for k in block_order(epoch, self.n_blocks)]
         total, batches = np.zeros(self.replicas), 0
         pending = self._reader.submit(self._read_block, order[0])
         for i, block in enumerate(order):
             x, y, m, rows = pending.result()
+            if i > 0 and should_stop():
+                return None
             if i + 1 < len(order):
                 pending = self._reader.submit(self._read_block, order[i + 1])
             n_batches = self._block_batches(rows)
@@ -187,10 +191,14 @@ class StreamingTrainer(ReplicatedTrainer):
             batches += n_batches
         return (total / max(batches, 1)).astype(np.float32)
 
-    def _run(self, first_epoch: int, n: int) -> np.ndarray:
+    def _run(self, first_epoch: int, n: int, should_stop: Callable[[], bool] = never) -> np.ndarray | None:
+        """Epochs [first_epoch, first_epoch + n); the last one's loss (R,), or None when
+        ``should_stop()`` abandoned an epoch (asked between blocks)."""
         loss = np.zeros(self.replicas, np.float32)
         for epoch in range(first_epoch, first_epoch + n):
-            loss = self._epoch(epoch)
+            loss = self._epoch(epoch, should_stop)
+            if loss is None:
+                return None
         return loss
 
     # ------------------------------------------------------------------ summaries
