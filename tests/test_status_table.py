@@ -33,3 +33,11 @@ def test_narrow_terminal_keeps_ids_and_numbers_whole():
 def test_wide_terminal_shows_backend_and_job():
     text = _render(160)
     assert "slurm:123456_7" in text and "bs4_exp3/bs4_exp3x12" in text and "0.551" in text
+
+
+def test_names_with_brackets_are_shown_as_text_not_markup():
+    row = {**ROW, "run_id": "bs4_exp3/lr[0.1]x0", "name": "hsm_[bold]x[/bold]_[red]"}
+    out = io.StringIO()
+    print_status([row], Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert "bs4_exp3/lr[0.1]x0" in text and "hsm_[bold]x[/bold]_[red]" in text

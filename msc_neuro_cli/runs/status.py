@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.console import Console
 from rich.table import Table
 
@@ -124,7 +125,7 @@ def print_status(rows: list[dict], console: Console) -> None:
     else:
         _print_rich(headers, cells, rows, console)
         for row in errors:
-            console.print(f"[red]{row['run_id']}[/red]: {row['error']}")
+            console.print(f"[red]{escape(row['run_id'])}[/red]: {escape(str(row['error']))}")
     print_best_trials(rows, console)
 
 
@@ -149,6 +150,7 @@ def _print_rich(headers: list[str], cells: list[list[str]], rows: list[dict], co
             table.add_column(col, overflow="fold")
     state = headers.index("state")
     for row, line in zip(rows, cells):
+        line = [escape(cell) for cell in line]  # names may hold "[...]": text, never Rich markup
         colour = COLOURS.get(row["state"], "white")  # str keys match the RunState members
         line[state] = f"[{colour}]{line[state]}[/{colour}]"
         table.add_row(*line)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from msc_neuro_cli.errors import ManifestError, NeuroError
@@ -56,7 +57,7 @@ def print_plan(plans: list[RunPlan], store: RunStore, console: Console) -> None:
     for col in headers:
         table.add_column(col)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(escape, row))  # names and values may hold "[...]": text, not markup
     console.print(table)
 
 
@@ -67,7 +68,8 @@ def print_results(store: RunStore, plans: list[RunPlan], console: Console) -> No
         table.add_column(col, justify="right" if col in ("median", "90th", "10th") else "left")
     for row in rows:
         fmt = (lambda v: "-" if v != v else f"{v:.3f}")
-        table.add_row(row["run_id"], row["name"], row["reps"], fmt(row["median"]), fmt(row["p90"]), fmt(row["p10"]))
+        table.add_row(escape(row["run_id"]), escape(row["name"]), row["reps"], fmt(row["median"]), fmt(row["p90"]),
+                      fmt(row["p10"]))
     console.print(table)
 
 
