@@ -12,8 +12,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 # template file -> where it goes in the new package ({package} is filled in)
 _LAYOUT = {
     "component": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
-                  "__init__.py.tmpl": "{package}/__init__.py", "layer.py.tmpl": "{package}/layer.py",
-                  "test_plugin.py.tmpl": "tests/test_{name}.py"},
+                  "__init__.py.tmpl": "{package}/__init__.py", "params.py.tmpl": "{package}/params.py",
+                  "layer.py.tmpl": "{package}/layer.py", "test_plugin.py.tmpl": "tests/test_{name}.py"},
     "dataset": {"pyproject.toml.tmpl": "pyproject.toml", "README.md.tmpl": "README.md",
                 "__init__.py.tmpl": "{package}/__init__.py", "source.py.tmpl": "{package}/source.py",
                 "test_plugin.py.tmpl": "tests/test_{name}.py"},
