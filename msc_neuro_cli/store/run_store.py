@@ -134,10 +134,15 @@ class RunStore:
 
     # --- spec, state, results ------------------------------------------------------------
     def write_spec(self, rid: RunId, spec: dict[str, Any]) -> None:
-        """Write the run's spec, and its card into its state (``read_card``)."""
+        """Write the run's spec, and its card into its state (``read_card``). A spec without the
+        card's keys (a hand-made one) is written without a card: listing it then reads spec.json,
+        which names what is missing."""
         path = self.run_dir(rid) / "spec.json"
         atomic_write_json(path, spec)
-        card = spec_card(spec, path)
+        try:
+            card = spec_card(spec, path)
+        except StoreError:
+            return
         stat = os.stat(path)
         card["spec_stat"] = [stat.st_size, stat.st_mtime_ns]
         self.modify_state(rid, lambda current: {"card": card})
