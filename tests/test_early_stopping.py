@@ -191,3 +191,38 @@ def test_min_lr_turns_a_decay_below_it_into_a_stop():
         es.check(i, np.array([loss]), [np.zeros((1, 2))])
     assert es.decays[0] == 1 and es.stopped_epoch[0] == 2
     assert es.lr_scale[0] == 0.0
+
+
+def test_restore_on_decay_names_the_decaying_replicas_and_gives_their_best_weights():
+    opts = EarlyStoppingOptions(patience=2, lr_decay_steps=2, lr_decay_factor=0.5, restore_on_decay=True)
+    es = EarlyStopping(opts, 3)
+    # replica 0 improves at every check; 1 is best at check 0 then flat; 2 is best at check 1.
+    losses = [[3.0, 1.0, 2.0], [2.0, 1.5, 1.0], [1.0, 1.5, 1.5], [0.5, 1.5, 1.5]]
+    returned = []
+    for i, row in enumerate(losses):
+        returned.append(es.check(i, np.array(row), [np.full((3, 2), float(i))]))
+    # replica 1: checks 1 and 2 without improvement -> decay at check 2; replica 2: at check 3.
+    np.testing.assert_array_equal(np.array(returned), [[False] * 3, [False] * 3, [False, True, False],
+                                                      [False, False, True]])
+    back = es.restored([np.full((3, 2), 9.0)], np.array([False, True, True]))[0]
+    np.testing.assert_array_equal(back[:, 0], [9.0, 0.0, 1.0])  # each its own best check's weights
+    plain = EarlyStopping(EarlyStoppingOptions(patience=2, lr_decay_steps=2), 3)
+    assert not any(plain.check(i, np.array(row), [np.zeros((3, 2))]).any() for i, row in enumerate(losses))
+
+
+def test_restore_on_decay_puts_the_best_weights_back_into_training():
+    """A decay with restore_on_decay continues from the best check's weights: right after it the
+    held-out loss equals the best recorded one (without the option it is the current, worse one)."""
+    seen = {}
+    for restore in (True, False):
+        trainer = _trainer([0, 1], epochs=4, check_every=1, patience=1, lr_decay_steps=3,
+                           min_delta=1e9, restore_on_decay=restore)  # no improvement after check 0
+        trainer._check_held_out(0)  # the best: the initial weights after no training
+        for group in trainer.groups:  # move the weights away from the best
+            group.set_weights([w + 0.05 for w in group.weights()])
+        trainer._pull()
+        trainer._check_held_out(1)  # patience 1 ran out: a decay
+        assert list(trainer.early_stopping.decays) == [1, 1]
+        seen[restore] = trainer.held_out_loss()
+    np.testing.assert_allclose(seen[True], trainer.early_stopping.best_loss, rtol=1e-5)
+    assert np.all(np.abs(seen[False] - trainer.early_stopping.best_loss) > 1e-4)

@@ -8,7 +8,9 @@ an improvement of at least ``min_delta`` the replica's learning rate is multipli
 ``lr_decay_factor`` (up to ``lr_decay_steps`` times and not below ``min_lr``, patience restarting
 each time); when no decay step is left the replica stops: its learning rate becomes 0 while the
 other replicas go on, and training ends when every replica has stopped. With ``restore_best``
-each replica ends with the weights of its best check.
+each replica ends with the weights of its best check; with ``restore_on_decay`` it also goes back to
+them at every decay step (neuralpredictors' scheme: the lower learning rate starts from the best
+weights, the optimiser's moments are kept).
 
 Each replica's decisions depend only on its own monitored value, so results do not depend on how
 many repetitions train together.
@@ -72,8 +74,11 @@ class EarlyStopping:
     def all_stopped(self) -> bool:
         return not self.active.any()
 
-    def check(self, epoch: int, held_loss: np.ndarray, weights: list[np.ndarray]) -> None:
-        """Record a check after ``epoch``; ``weights`` are every weight (R, ...) right now."""
+    def check(self, epoch: int, held_loss: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+        """Record a check after ``epoch``; ``weights`` are every weight (R, ...) right now.
+
+        Returns the replicas (R,) bool that must go back to their best weights now
+        (``restore_on_decay``); the trainer applies them with :meth:`restored`."""
         opt = self.options
         held_loss = np.asarray(held_loss, np.float64)
         improved = self.active & np.isfinite(held_loss) & (held_loss < self.best_loss - opt.min_delta)
@@ -94,18 +99,22 @@ class EarlyStopping:
         stop = exhausted & ~decay
         self.stopped_epoch = np.where(stop, epoch, self.stopped_epoch)
         self.lr_scale = np.where(self.active, self.lr_scale, 0.0).astype(np.float32)
+        return decay & (self.best_epoch >= 0) if opt.restore_on_decay else np.zeros_like(decay)
+
+    def restored(self, weights: list[np.ndarray], replicas: np.ndarray) -> list[np.ndarray]:
+        """``weights`` with the rows of ``replicas`` replaced by their best check's weights."""
+        out = []
+        for best, now in zip(self.best_weights, weights):
+            chosen = np.array(now, copy=True)
+            chosen[replicas] = best[replicas]
+            out.append(chosen)
+        return out
 
     def final_weights(self, weights: list[np.ndarray]) -> list[np.ndarray]:
         """The weights each replica ends with: its best check's (restore_best) or the current ones."""
         if not self.options.restore_best or self.best_weights is None:
             return weights
-        has_best = self.best_epoch >= 0
-        out = []
-        for best, now in zip(self.best_weights, weights):
-            chosen = np.array(now, copy=True)
-            chosen[has_best] = best[has_best]
-            out.append(chosen)
-        return out
+        return self.restored(weights, self.best_epoch >= 0)
 
     def report(self, replica: int, epochs_run: int) -> dict:
         stopped = int(self.stopped_epoch[replica])

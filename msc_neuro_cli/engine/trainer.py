@@ -289,8 +289,10 @@ class ReplicatedTrainer:
             monitored = -np.array([mean_correlation(c) for c in per_neuron])
         else:
             monitored = self.held_out_loss()
-        self.early_stopping.check(epoch, monitored, weights)
+        back_to_best = self.early_stopping.check(epoch, monitored, weights)
         self._set_lr_scale(self.early_stopping.lr_scale)
+        if back_to_best.any():
+            self._assign_all(self.early_stopping.restored(weights, back_to_best))
         held_is_validation = self.held_out[0] is self.val_x and self.held_out[2] is self.val_mask
         return per_neuron if held_is_validation else None
 
@@ -300,7 +302,11 @@ class ReplicatedTrainer:
 
     def _restore_best(self) -> None:
         current = [v.numpy() for v in self._all_variables()]
-        for var, value in zip(self._all_variables(), self.early_stopping.final_weights(current)):
+        self._assign_all(self.early_stopping.final_weights(current))
+
+    def _assign_all(self, values: list[np.ndarray]) -> None:
+        """Every weight of the run's layers (and so of every group) set to ``values``."""
+        for var, value in zip(self._all_variables(), values):
             var.assign(value)
         self._push()
 

@@ -55,7 +55,7 @@ TRAINING: dict[str, Param] = {
                                choices=("every_summary", "final")),
     "partial_batch": Param(str, "keep", "last partial batch: keep, ceil(N/batch) batches (the thesis "
                            "pipeline's fork), or drop, N // batch (upstream NDN3)", choices=("keep", "drop")),
-    "loss": Param(str, "poisson", "a loss plugin (poisson, gaussian)"),
+    "loss": Param(str, "poisson", "a loss plugin (poisson, poisson_summed, gaussian)"),
     "replicas": Param((int, str), "auto", "repetitions trained together in one replicated model: "
                       "auto (as many as fit in half the free memory) or a number"),
     "xla": Param(bool, True, "compile the training loop with XLA"),
@@ -81,6 +81,8 @@ EARLY_STOPPING: dict[str, Param] = {
     "lr_decay_factor": Param(float, 0.3, "learning-rate factor of a decay step", minimum=0.0, maximum=1.0,
                              check=FINITE),
     "restore_best": Param(bool, True, "end with the weights of the best check"),
+    "restore_on_decay": Param(bool, False, "at each decay step go back to the weights of the best check "
+                              "(the field's scheme, neuralpredictors' early_stopping)"),
     "min_delta": Param(float, 0.0, "improvement of the monitored value that counts", minimum=0.0,
                        check=FINITE),
     "monitor": Param(str, "loss", "loss: the held-out data loss (lower is better); correlation: the "
@@ -92,6 +94,7 @@ EARLY_STOPPING: dict[str, Param] = {
 # (block, key) pairs written into a spec only when set away from their default (module doc).
 ADDED_LATER: frozenset[tuple[str, str]] = frozenset({("early_stopping", "monitor"),
                                                      ("early_stopping", "min_lr"),
+                                                     ("early_stopping", "restore_on_decay"),
                                                      ("training", "train_correlation")})
 
 DEFAULT_BATCH_SIZE: int = TRAINING["batch_size"].default
