@@ -10,7 +10,7 @@ from msc_neuro_cli.api import hookimpl
 # Registered by reference so that loading the plugin does not import TensorFlow; a test checks
 # these names against the modules' mappings.
 ACTIVATIONS = ("lin", "relu", "softplus", "exp", "sigmoid", "elu", "elu1")
-LOSSES = ("poisson", "gaussian")
+LOSSES = ("poisson", "poisson_summed", "gaussian")
 REGULARIZERS = ("l1", "l2", "d2x", "max", "max_filt", "max_space", "norm2", "norm2_filt",
                 "norm2_space", "group_sparsity", "laplace_l2norm", "laplace_l2norm_valid")
 INITIALIZERS = ("normal", "trunc_normal", "zeros")

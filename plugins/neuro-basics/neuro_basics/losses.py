@@ -26,6 +26,20 @@ def poisson(y, pred, mask, neuron_mean):
     return -tf.reduce_sum(log_likelihood * (1.0 / norm)[:, None, :], axis=[1, 2])
 
 
+def poisson_summed(y, pred, mask, neuron_mean):
+    """The field's Poisson loss, every neuron weighted alike, in ``poisson``'s units:
+    -sum_{t,n} [y log(pred + 1e-6) - pred] * mean_n(1 / mean_n) / T, per replica.
+
+    ``poisson`` weights neuron n by 1 / mean_n; this one weights all by the mean of those weights,
+    so penalty strengths carry over between the two, and it is the reference implementation's
+    summed loss divided by sqrt(n_train * T) * harmonic_mean_n(mean_n) (docs/components.md).
+    """
+    y, pred = y * mask, pred * mask
+    log_likelihood = y * tf.math.log(pred + 1e-6) - pred
+    weight = tf.reduce_mean(1.0 / tf.maximum(neuron_mean, 1e-8))
+    return -tf.reduce_sum(log_likelihood, axis=[1, 2]) * weight / tf.maximum(_rows(mask), 1.0)
+
+
 def gaussian(y, pred, mask, neuron_mean):
     """NDN3 Gaussian: sum (y - pred)^2 / T, per replica."""
     del neuron_mean
@@ -33,4 +47,4 @@ def gaussian(y, pred, mask, neuron_mean):
     return tf.reduce_sum(squared, axis=[1, 2]) / tf.maximum(_rows(mask), 1.0)
 
 
-LOSSES = {"poisson": poisson, "gaussian": gaussian}
+LOSSES = {"poisson": poisson, "poisson_summed": poisson_summed, "gaussian": gaussian}

@@ -77,3 +77,24 @@ def test_softplus_is_accurate_over_the_whole_float32_range_and_its_gradient_is_t
                                rtol=1e-6, atol=1e-30)
     special = COMP.activations.get("softplus")(tf.constant([np.nan, np.inf, -np.inf], tf.float32)).numpy()
     assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0.0
+
+
+def test_poisson_summed_weights_every_neuron_by_the_mean_weight():
+    rng = np.random.default_rng(4)
+    R, B, N = 2, 6, 5
+    y = rng.poisson(2.0, size=(R, B, N)).astype(np.float32)
+    p = rng.uniform(0.1, 3.0, size=(R, B, N)).astype(np.float32)
+    mask = np.ones((R, B, N), np.float32)
+    mask[1, 4:, :] = 0  # replica 1: two padding rows
+    mean = np.array([1.5, 2.0, 0.5, 3.0, 1.0], np.float32)
+    expected = []
+    for r in range(R):
+        rows = [t for t in range(B) if mask[r, t].max() > 0]
+        total = sum(p[r, t, n] - y[r, t, n] * np.log(p[r, t, n] + 1e-6) for t in rows for n in range(N))
+        expected.append(total * np.mean(1.0 / mean) / len(rows))
+    got = COMP.losses.get("poisson_summed")(y, p, mask, mean).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # With equal neuron means it is exactly the NDN3 loss.
+    same = np.full(N, 2.0, np.float32)
+    np.testing.assert_allclose(COMP.losses.get("poisson_summed")(y, p, mask, same).numpy(),
+                               numpy_poisson(y, p, mask, same), rtol=1e-5)
