@@ -68,7 +68,10 @@ def compare(
     reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Run to test against "
                                             "(default: the best by median)."),
     sort: str = typer.Option("median", "--sort", help="Column to sort by (descending)."),
-    ceiling: str = typer.Option(DEFAULT_CEILING, "--ceiling", help=f"Noise ceiling: {', '.join(CEILINGS)}."),
+    ceiling: str = typer.Option(DEFAULT_CEILING, "--ceiling", help=f"Noise ceiling: {', '.join(CEILINGS)} "
+                                "(validation tier)."),
+    tier: str = typer.Option("auto", "--tier", help="Final correlations of the validation or the test tier; "
+                             "auto: test when every run has test-tier scores."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     as_tsv: bool = typer.Option(False, "--tsv", help="Tab-separated values, every digit kept (docs/output.md)."),
     store: Path = _store(),
@@ -83,13 +86,14 @@ def compare(
     from .compare import compare_rows, print_table
 
     fmt = output_format(as_json, as_tsv)
-    rows, ref = compare_rows(store, runs, reference, manifest, _check_ceiling(ceiling), sort)
+    rows, ref, tier = compare_rows(store, runs, reference, manifest, _check_ceiling(ceiling), sort, tier)
+    rows = [{**row, "tier": tier} for row in rows] if fmt != "table" else rows
     if fmt == "json":  # stable snake_case keys ("Δ median" -> "delta_median"), NaN -> null
         typer.echo(json.dumps([snake_keys(row) for row in rows], indent=1, default=str))
     elif fmt == "tsv":  # the same keys
         sys.stdout.write(tsv_text([snake_keys(row) for row in rows]))
     else:
-        print_table(rows, ref, _console()[0])
+        print_table(rows, ref, _console()[0], tier)
 
 
 def tensorboard(

@@ -1,9 +1,13 @@
 """``neuro compare``: runs side by side, sorted, each tested against a reference run.
 
-For every run: median and 90th/10th percentile of the final validation correlation over
-repetitions, the fraction of the noise ceiling, training time, and a two-sided Mann-Whitney U
-test of its repetitions against the reference's (default: the best run). Runs of the thesis
-pipeline itself take part like any other (their final value is the last logged validation correlation).
+For every run: median and 90th/10th percentile of the final correlation over repetitions, the
+fraction of the noise ceiling, training time, and a two-sided Mann-Whitney U test of its
+repetitions against the reference's (default: the best run). Runs of the thesis pipeline itself
+take part like any other (their final value is the last logged validation correlation).
+
+The final correlation is the validation tier's, or the test tier's (to the trial average, with its
+single-trial correlation, FEVE and fraction of oracle) when every compared run was scored on a test
+tier (``tier="auto"``, the default) or when asked for (``tier="test"``).
 """
 
 from __future__ import annotations
@@ -22,26 +26,45 @@ from .neurons import DEFAULT_CEILING
 from .summary import run_row
 
 
+TIERS = ("auto", "validation", "test")
+
+
 def compare_rows(store: Path, tokens: Iterable[str], reference: str | None = None, manifest: Path | None = None,
-                 ceiling: str = DEFAULT_CEILING, sort: str = "median") -> tuple[list[dict], Run]:
-    """Rows of the comparison (best first) and the reference run."""
+                 ceiling: str = DEFAULT_CEILING, sort: str = "median",
+                 tier: str = "auto") -> tuple[list[dict], Run, str]:
+    """Rows of the comparison (best first), the reference run and the tier compared on."""
     everything = load_runs(store)
     aliases = aliases_from_manifest(manifest)
     runs = sorted(select(everything, tokens, aliases, where=str(store)), key=run_order)
-    ref = _reference(everything, runs, reference, aliases, store)
+    tier = _resolve_tier(tier, runs)
+    ref = _reference(everything, runs, reference, aliases, store, tier)
     if ref not in runs:
         runs.append(ref)  # a reference from outside the selection is shown too
-    rows = [run_row(r, stats.MEDIAN_MODE, ceiling) for r in runs]
+        tier = _resolve_tier(tier, [ref])
+    rows = [run_row(r, stats.MEDIAN_MODE, ceiling, tier) for r in runs]
     if sort not in rows[0]:
         raise StoreError(f"--sort {sort!r} is not a column (columns: {', '.join(rows[0])})")
     order = sorted(range(len(runs)), key=lambda i: _sort_key(rows[i][sort]))
     runs, rows = [runs[i] for i in order], [rows[i] for i in order]
-    ref_median = float(np.median(ref.finals()))
+    ref_median = float(np.median(ref.finals(tier)))
     for run, row in zip(runs, rows):
-        u, p = (math.nan, math.nan) if run is ref else stats.mann_whitney(run.finals(), ref.finals())
-        row.update({"Δ median": float(np.median(run.finals())) - ref_median, "U": u, "p vs ref": p,
+        u, p = (math.nan, math.nan) if run is ref else stats.mann_whitney(run.finals(tier), ref.finals(tier))
+        row.update({"Δ median": float(np.median(run.finals(tier))) - ref_median, "U": u, "p vs ref": p,
                     "ref": run is ref})
-    return rows, ref
+    return rows, ref, tier
+
+
+def _resolve_tier(tier: str, runs: list[Run]) -> str:
+    """``auto``: test when every run has test-tier scores; ``test`` refuses a run without them."""
+    if tier not in TIERS:
+        raise StoreError(f"--tier {tier!r}: use one of {', '.join(TIERS)}")
+    lacking = [r.run_id for r in runs if not r.has_test_scores]
+    if tier == "auto":
+        return "validation" if lacking else "test"
+    if tier == "test" and lacking:
+        raise StoreError(f"--tier test: {', '.join(lacking[:6])} has no test-tier scores in every "
+                         f"repetition (its dataset keeps no test tier, or it ran before test scoring)")
+    return tier
 
 
 def _sort_key(value) -> tuple:
@@ -50,9 +73,9 @@ def _sort_key(value) -> tuple:
     return (0, -value if isinstance(value, (int, float)) else str(value))
 
 
-def _reference(everything: list[Run], runs: list[Run], reference: str | None, aliases, store) -> Run:
+def _reference(everything: list[Run], runs: list[Run], reference: str | None, aliases, store, tier: str) -> Run:
     if reference is None:  # the best run by median
-        return max(runs, key=lambda r: (np.median(r.finals()), -runs.index(r)))
+        return max(runs, key=lambda r: (np.median(r.finals(tier)), -runs.index(r)))
     hits = select(everything, [reference], aliases, where=str(store))
     if len(hits) != 1:
         raise StoreError(f"--reference {reference!r} matches {len(hits)} runs "
@@ -60,12 +83,17 @@ def _reference(everything: list[Run], runs: list[Run], reference: str | None, al
     return hits[0]
 
 
-def print_table(rows: list[dict], ref: Run, console) -> None:
+TITLES = {"validation": "final validation correlation",
+          "test": "test-tier correlation to the trial average (restored weights)"}
+
+
+def print_table(rows: list[dict], ref: Run, console, tier: str = "validation") -> None:
     from rich.table import Table
 
-    table = Table(title=f"final validation correlation (reference: {ref.run_id})")
-    columns = ["run", "name", "reps", "median", "p90", "p10", "fraction of ceiling", "train seconds",
-               "Δ median", "U", "p vs ref"]
+    table = Table(title=f"{TITLES[tier]} (reference: {ref.run_id})")
+    columns = [c for c in ("run", "name", "reps", "median", "p90", "p10", "fraction of ceiling", "single-trial",
+                           "FEVE", "fraction of oracle", "train seconds", "Δ median", "U", "p vs ref")
+               if c in rows[0]]
     columns += [c for c in rows[0] if c not in columns and c not in ("source", "epochs", "ref")]
     for col in columns:
         table.add_column(col, justify="left" if col in ("run", "name") else "right")

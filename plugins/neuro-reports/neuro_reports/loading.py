@@ -34,6 +34,7 @@ class Repetition:
     train_per_neuron: np.ndarray | None = None
     curve: list[dict[str, Any]] = field(default_factory=list)  # epoch, loss, train/val correlation
     model: Path | None = None
+    test: dict[str, Any] | None = None  # test-tier scores (datasets with tiers, metrics/tier_scores.py)
 
 
 @dataclass
@@ -60,8 +61,22 @@ class Run:
         """Two-line label for box plots' x axes."""
         return f"{self.exp}\n{self.name}"
 
-    def finals(self) -> np.ndarray:
+    def finals(self, tier: str = "validation") -> np.ndarray:
+        """Each repetition's final correlation on ``tier``: validation, or test (to the trial
+        average, scored once with the restored weights; NaN for a repetition without it)."""
+        if tier == "test":
+            return np.array([test_score(r, "correlation") for r in self.reps], dtype=np.float64)
         return np.array([r.val_correlation for r in self.reps], dtype=np.float64)
+
+    @property
+    def has_test_scores(self) -> bool:
+        return bool(self.reps) and all(np.isfinite(test_score(r, "correlation")) for r in self.reps)
+
+
+def test_score(rep: Repetition, metric: str) -> float:
+    """One test-tier metric of a repetition, NaN where it has none."""
+    value = (rep.test or {}).get(metric)
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def load_runs(store_root: Path, include_seed: bool = True) -> list[Run]:
@@ -89,7 +104,8 @@ def _store_run(store: RunStore, rid: RunId) -> Run:
                 val_per_neuron=_array(result.get("val_correlation_per_neuron")),
                 train_per_neuron=_array(result.get("train_correlation_per_neuron")),
                 curve=list(result.get("curve") or []),
-                model=store.root / result["model"] if result.get("model") else None))
+                model=store.root / result["model"] if result.get("model") else None,
+                test=result["test"] if isinstance(result.get("test"), dict) else None))
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{where}: malformed repetition result ({type(exc).__name__}: {exc})") from None
         if not reps[-1].curve:  # fall back to the TensorBoard events

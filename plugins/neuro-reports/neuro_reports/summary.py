@@ -2,7 +2,9 @@
 
 A row holds the run's final validation correlation over repetitions (the thesis pipeline's mid/top/bottom
 quantiles), median training seconds, the fraction of the noise ceiling (median over repetitions
-of the per-neuron slope) and, for multi-region datasets, each region's mean correlation.
+of the per-neuron slope) and, for multi-region datasets, each region's mean correlation. On the
+test tier (``tier="test"``) the final value is the test correlation to the trial average, and the
+ceiling columns are the test tier's own: single-trial correlation, FEVE and fraction of oracle.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import stats
-from .loading import Run
+from .loading import Run, test_score
 from .neurons import DEFAULT_CEILING, dataset_info, region_means
 
 
@@ -46,19 +48,36 @@ def mid_label(qset) -> str:
     return "median" if qset[2] == 50 else f"p{qset[2]:g}"
 
 
-def run_row(run: Run, qset=stats.MEDIAN_MODE, ceiling: str = DEFAULT_CEILING) -> dict[str, Any]:
+# Test-tier columns beside the correlation: (column, record key), medians over repetitions.
+TEST_COLUMNS = (("single-trial", "single_trial_correlation"), ("FEVE", "feve"),
+                ("fraction of oracle", "fraction_of_oracle"))
+
+
+def _median(values) -> float:
+    v = np.asarray(list(values), np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else math.nan
+
+
+def run_row(run: Run, qset=stats.MEDIAN_MODE, ceiling: str = DEFAULT_CEILING,
+            tier: str = "validation") -> dict[str, Any]:
     top, bottom, mid, _ = qset
-    final = stats.final_quantiles(run.finals(), qset)
+    final = stats.final_quantiles(run.finals(tier), qset)
     seconds = [r.seconds for r in run.reps if r.seconds is not None]
     epochs = [r.epochs for r in run.reps if r.epochs is not None]
-    fractions = ceiling_fractions(run, ceiling)
     row: dict[str, Any] = {
         "run": run.run_id, "name": run.name, "source": run.source, "reps": final["n"],
         mid_label(qset): final["mid"], f"p{top:g}": final["top"], f"p{bottom:g}": final["bottom"],
-        "fraction of ceiling": float(np.median(fractions)) if fractions.size else math.nan,
-        "epochs": int(max(epochs)) if epochs else None,
-        "train seconds": float(np.median(seconds)) if seconds else math.nan,
     }
-    for region, values in region_values(run).items():
-        row[region] = float(np.median(values)) if values.size else math.nan
+    if tier == "test":
+        for column, key in TEST_COLUMNS:
+            row[column] = _median(test_score(r, key) for r in run.reps)
+    else:
+        fractions = ceiling_fractions(run, ceiling)
+        row["fraction of ceiling"] = float(np.median(fractions)) if fractions.size else math.nan
+    row["epochs"] = int(max(epochs)) if epochs else None
+    row["train seconds"] = float(np.median(seconds)) if seconds else math.nan
+    if tier != "test":  # region means are of the validation tier's per-neuron correlations
+        for region, values in region_values(run).items():
+            row[region] = float(np.median(values)) if values.size else math.nan
     return row
