@@ -120,6 +120,13 @@ class ReplicaGroup:
         """
         bs, nb, n_rows = self.config.batch_size, self.batches, self.n_rows
         x, y, mask = self.data["x"], self.data["y"], self.data["mask"]
+        # Node names unique to this group: groups run their (otherwise identical) loops at once,
+        # and a temporary variable TensorFlow makes for a gradient sum inside a loop is named after
+        # its node; two groups at the same step collided (AlreadyExistsError ".../AddN_16/tmp_var").
+        with tf.name_scope(f"replicas_{self.start}_{self.stop}"):
+            return self._steps(orders, first, last, loss_sum, bs, nb, n_rows, x, y, mask)
+
+    def _steps(self, orders, first, last, loss_sum, bs, nb, n_rows, x, y, mask):
         epoch_loss = loss_sum
         i = first
         while i < last:
