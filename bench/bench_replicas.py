@@ -1,6 +1,6 @@
 """Repetitions trained together: the standard model (``lurz2021``) at R = 1 and R = 4.
 
-    .venv/bin/python bench/bench_replicas.py [--epochs 3] [--rounds 2] [--replicas 1,4] [--data DIR]
+    .venv/bin/python bench/bench_replicas.py [--epochs 3] [--rounds 2] [--replicas 1,4,4/4] [--data DIR]
 
 A benchmark, not a test. Each configuration trains ``lurz2021`` from experiments.yaml through the
 worker (the same code path as ``neuro run``) on the synthetic static dataset (1000 neurons, 36 x 64
@@ -8,7 +8,9 @@ images, 4472 training trials; generated on first use), capped at ``--epochs`` ep
 process, configurations interleaved round by round. Per configuration it prints the median over
 rounds of the seconds per epoch (training only: the first epoch, which includes TensorFlow's
 tracing, is in it, as a user pays it), the repetition-epochs per second, their ratio to R = 1
-measured in the same run, the process's peak memory and the CPU seconds it used.
+measured in the same run, the process's peak memory and the CPU seconds it used. ``R/G`` trains R
+repetitions in G concurrent replica groups (``NEURO_THREADS=G``; plain R: the engine's default,
+one group per core).
 
 Targets (issue 13): R = 4 at least 1.5x the repetition-epochs per second of R = 1; peak memory
 of R = 4 under 4 GB.
@@ -42,11 +44,13 @@ def child(data: Path, epochs: int, replicas: int) -> None:
                       "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}))
 
 
-def measure(data: Path, epochs: int, replicas: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(replicas), "--epochs", str(epochs), "--data", str(data)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def measure(data: Path, epochs: int, config: str) -> dict:
+    replicas, _, groups = config.partition("/")
+    env = {**os.environ, "NEURO_THREADS": groups} if groups else None
+    cmd = [sys.executable, __file__, "--child", replicas, "--epochs", str(epochs), "--data", str(data)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        raise SystemExit(f"R = {replicas} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"R = {config} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -54,7 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training (early stopping cannot end 3)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--replicas", default="1,4", help="comma-separated R values; the first is the baseline")
+    parser.add_argument("--replicas", default="1,4", help="comma-separated R or R/G (G replica groups) values; "
+                        "the first is the baseline")
     parser.add_argument("--data", type=Path, default=REPO / "data/synthetic_static")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -62,9 +67,9 @@ def main() -> None:
         child(args.data, args.epochs, args.child)
         return
     ensure_dataset(args.data, "full", 0)
-    configs = [int(r) for r in args.replicas.split(",")]
+    configs = args.replicas.split(",")
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
-    runs: dict[int, list[dict]] = {r: [] for r in configs}
+    runs: dict[str, list[dict]] = {r: [] for r in configs}
     for round_no in range(args.rounds):
         for r in configs:
             result = measure(args.data, args.epochs, r)
@@ -75,7 +80,7 @@ def main() -> None:
     base = None
     for r in configs:
         per_epoch = statistics.median(x["seconds"] / x["epochs"] for x in runs[r])
-        rate = r / per_epoch
+        rate = int(r.partition("/")[0]) / per_epoch
         base = base or rate
         peak = max(x["peak_mb"] for x in runs[r])
         cpu = statistics.median(x["cpu_s"] for x in runs[r])
