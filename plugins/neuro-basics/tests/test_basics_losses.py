@@ -21,12 +21,16 @@ def numpy_poisson(y, p, m, mean):
     return np.array(out)
 
 
-def test_poisson_with_normalisation_padding_and_region_mask():
-    rng = np.random.default_rng(0)
-    R, B, N = 2, 6, 5
+def _counts_and_rates(seed, R=2, B=6, N=5):
+    """Poisson counts y, positive predictions p and an all-ones mask, (R, B, N) each."""
+    rng = np.random.default_rng(seed)
     y = rng.poisson(2.0, size=(R, B, N)).astype(np.float32)
     p = rng.uniform(0.1, 3.0, size=(R, B, N)).astype(np.float32)
-    mask = np.ones((R, B, N), np.float32)
+    return y, p, np.ones((R, B, N), np.float32)
+
+
+def test_poisson_with_normalisation_padding_and_region_mask():
+    y, p, mask = _counts_and_rates(0)
     mask[:, :3, 3:] = 0   # rows 0-2 belong to region A (neurons 0-2) only
     mask[:, 3:, :3] = 0   # rows 3-5 to region B (neurons 3-4)
     mask[1, 5, :] = 0     # replica 1's last row is padding of a partial batch
@@ -80,11 +84,8 @@ def test_softplus_is_accurate_over_the_whole_float32_range_and_its_gradient_is_t
 
 
 def test_poisson_summed_weights_every_neuron_by_the_mean_weight():
-    rng = np.random.default_rng(4)
-    R, B, N = 2, 6, 5
-    y = rng.poisson(2.0, size=(R, B, N)).astype(np.float32)
-    p = rng.uniform(0.1, 3.0, size=(R, B, N)).astype(np.float32)
-    mask = np.ones((R, B, N), np.float32)
+    y, p, mask = _counts_and_rates(4)
+    R, B, N = y.shape
     mask[1, 4:, :] = 0  # replica 1: two padding rows
     mean = np.array([1.5, 2.0, 0.5, 3.0, 1.0], np.float32)
     expected = []
