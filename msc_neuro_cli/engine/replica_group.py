@@ -118,15 +118,16 @@ class ReplicaGroup:
         100 times slower, and a Python-style ``for i in tf.range(n)`` makes ``n`` a compile-time
         constant under XLA (a recompile for every chunk length). Each step gathers its 16 rows.
         """
-        bs, nb, n_rows = self.config.batch_size, self.batches, self.n_rows
-        x, y, mask = self.data["x"], self.data["y"], self.data["mask"]
         # Node names unique to this group: groups run their (otherwise identical) loops at once,
         # and a temporary variable TensorFlow makes for a gradient sum inside a loop is named after
         # its node; two groups at the same step collided (AlreadyExistsError ".../AddN_16/tmp_var").
         with tf.name_scope(f"replicas_{self.start}_{self.stop}"):
-            return self._steps(orders, first, last, loss_sum, bs, nb, n_rows, x, y, mask)
+            return self._steps(orders, first, last, loss_sum)
 
-    def _steps(self, orders, first, last, loss_sum, bs, nb, n_rows, x, y, mask):
+    def _steps(self, orders, first, last, loss_sum):
+        """The loop of :meth:`_run_chunk`."""
+        bs, nb, n_rows = self.config.batch_size, self.batches, self.n_rows
+        x, y, mask = self.data["x"], self.data["y"], self.data["mask"]
         epoch_loss = loss_sum
         i = first
         while i < last:

@@ -12,14 +12,19 @@ def _rows(mask):
     return tf.reduce_sum(tf.reduce_max(mask, axis=2), axis=1)  # (R,)
 
 
+def _log_likelihood(y, pred, mask):
+    """NDN3's Poisson log-likelihood terms y log(pred + 1e-6) - pred of the masked y and pred."""
+    y, pred = y * mask, pred * mask
+    return y * tf.math.log(pred + 1e-6) - pred
+
+
 def poisson(y, pred, mask, neuron_mean):
     """NDN3 Poisson: -sum_{t,n} [y log(pred + 1e-6) - pred] / max(mean_n * T, 1e-8), per replica.
 
     ``mean_n`` is each neuron's mean response over all rows given to training (train and
     validation, as the thesis pipeline), ``T`` the number of rows in the batch.
     """
-    y, pred = y * mask, pred * mask
-    log_likelihood = y * tf.math.log(pred + 1e-6) - pred
+    log_likelihood = _log_likelihood(y, pred, mask)
     norm = tf.maximum(neuron_mean[None, :] * _rows(mask)[:, None], 1e-8)  # (R, neurons)
     # Scale every element, then one reduction per replica: XLA on CPU runs this faster than a
     # reduction over the batch followed by a division (docs/performance.md).
@@ -34,8 +39,7 @@ def poisson_summed(y, pred, mask, neuron_mean):
     so penalty strengths carry over between the two, and it is the reference implementation's
     summed loss divided by sqrt(n_train * T) * harmonic_mean_n(mean_n) (docs/components.md).
     """
-    y, pred = y * mask, pred * mask
-    log_likelihood = y * tf.math.log(pred + 1e-6) - pred
+    log_likelihood = _log_likelihood(y, pred, mask)
     weight = tf.reduce_mean(1.0 / tf.maximum(neuron_mean, 1e-8))
     return -tf.reduce_sum(log_likelihood, axis=[1, 2]) * weight / tf.maximum(_rows(mask), 1.0)
 

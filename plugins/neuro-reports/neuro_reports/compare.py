@@ -36,11 +36,11 @@ def compare_rows(store: Path, tokens: Iterable[str], reference: str | None = Non
     everything = load_runs(store)
     aliases = aliases_from_manifest(manifest)
     runs = sorted(select(everything, tokens, aliases, where=str(store)), key=run_order)
+    named = _named_run(everything, reference, aliases, store) if reference is not None else None
+    if named is not None and named not in runs:
+        runs.append(named)  # a reference from outside the selection is shown too
     tier = _resolve_tier(tier, runs)
-    ref = _reference(everything, runs, reference, aliases, store, tier)
-    if ref not in runs:
-        runs.append(ref)  # a reference from outside the selection is shown too
-        tier = _resolve_tier(tier, [ref])
+    ref = named if named is not None else max(runs, key=lambda r: (np.median(r.finals(tier)), -runs.index(r)))
     rows = [run_row(r, stats.MEDIAN_MODE, ceiling, tier) for r in runs]
     if sort not in rows[0]:
         raise StoreError(f"--sort {sort!r} is not a column (columns: {', '.join(rows[0])})")
@@ -73,9 +73,7 @@ def _sort_key(value) -> tuple:
     return (0, -value if isinstance(value, (int, float)) else str(value))
 
 
-def _reference(everything: list[Run], runs: list[Run], reference: str | None, aliases, store, tier: str) -> Run:
-    if reference is None:  # the best run by median
-        return max(runs, key=lambda r: (np.median(r.finals(tier)), -runs.index(r)))
+def _named_run(everything: list[Run], reference: str, aliases, store) -> Run:
     hits = select(everything, [reference], aliases, where=str(store))
     if len(hits) != 1:
         raise StoreError(f"--reference {reference!r} matches {len(hits)} runs "

@@ -53,12 +53,6 @@ TEST_COLUMNS = (("single-trial", "single_trial_correlation"), ("FEVE", "feve"),
                 ("fraction of oracle", "fraction_of_oracle"))
 
 
-def _median(values) -> float:
-    v = np.asarray(list(values), np.float64)
-    v = v[np.isfinite(v)]
-    return float(np.median(v)) if v.size else math.nan
-
-
 def run_row(run: Run, qset=stats.MEDIAN_MODE, ceiling: str = DEFAULT_CEILING,
             tier: str = "validation") -> dict[str, Any]:
     top, bottom, mid, _ = qset
@@ -69,15 +63,16 @@ def run_row(run: Run, qset=stats.MEDIAN_MODE, ceiling: str = DEFAULT_CEILING,
         "run": run.run_id, "name": run.name, "source": run.source, "reps": final["n"],
         mid_label(qset): final["mid"], f"p{top:g}": final["top"], f"p{bottom:g}": final["bottom"],
     }
+    regions: dict[str, np.ndarray] = {}
     if tier == "test":
         for column, key in TEST_COLUMNS:
-            row[column] = _median(test_score(r, key) for r in run.reps)
+            row[column] = stats.final_quantiles([test_score(r, key) for r in run.reps])["mid"]  # NaN-free median
     else:
         fractions = ceiling_fractions(run, ceiling)
         row["fraction of ceiling"] = float(np.median(fractions)) if fractions.size else math.nan
+        regions = region_values(run)  # means of the validation tier's per-neuron correlations
     row["epochs"] = int(max(epochs)) if epochs else None
     row["train seconds"] = float(np.median(seconds)) if seconds else math.nan
-    if tier != "test":  # region means are of the validation tier's per-neuron correlations
-        for region, values in region_values(run).items():
-            row[region] = float(np.median(values)) if values.size else math.nan
+    for region, values in regions.items():
+        row[region] = float(np.median(values)) if values.size else math.nan
     return row
