@@ -53,8 +53,10 @@ GAUSSIAN_READOUT_PARAMS = {
 
 POINT_GAUSSIAN_PARAMS = {
     "units": Param((int, str), help="output units: an integer, 'N' (neurons) or '0.2N'"),
-    "spread": Param(str, "full", "'full': 2x2 lower-triangular factor; 'isotropic': one sigma",
-                    choices=("full", "isotropic")),
+    "spread": Param(str, "full", "'full': 2x2 lower-triangular factor starting at init_sigma I; 'matrix': "
+                                 "an unconstrained 2x2 matrix, entries starting uniform in +-init_sigma (the "
+                                 "reference's); 'isotropic': one sigma",
+                    choices=("full", "matrix", "isotropic")),
     "init_mu_range": Param(float, 0.3, "initial positions uniform in +- this (normalised coordinates)",
                            minimum=0.0, maximum=1.0),
     "init_sigma": Param(float, 0.1, "initial spread (normalised coordinates)", minimum=0.0),

@@ -1,8 +1,9 @@
 """The point Gaussian readout of Lurz et al. (2021) (neuralpredictors' FullGaussian2d).
 
 Neuron n reads the (H, W, C) feature map at one point. It has a position mu_n = (x, y) in the
-map's normalised coordinates [-1, 1]^2, a spread factor L_n (2 x 2 lower-triangular, or s_n I when
-``spread: isotropic``), feature weights f_n (C) and a bias b_n:
+map's normalised coordinates [-1, 1]^2, a spread factor L_n (2 x 2 lower-triangular; an unconstrained
+2 x 2 matrix when ``spread: matrix``; s_n I when ``spread: isotropic``), feature weights f_n (C) and a
+bias b_n:
 
     training:    p = clip(mu_n + L_n e, -1, 1),  e ~ N(0, I) drawn per row (``sample_per: row``) or per
                  minibatch (``batch``), per neuron and replica
@@ -21,7 +22,8 @@ draws exactly what it draws among others (a key from the weights, as dropout use
 their last-bit differences between replica counts), and the state travels with the weights
 (exports, checkpoints, replica groups) as a non-trainable weight.
 
-Initialisation (the reference's): mu uniform in +-``init_mu_range``, L = ``init_sigma`` I, features
+Initialisation (the reference's): mu uniform in +-``init_mu_range``, L = ``init_sigma`` I (``matrix``:
+every entry uniform in +-``init_sigma``, as the reference draws its 2 x 2 matrix), features
 1 / C, bias the mean training response of the neuron (``bias_init: mean_response``, set by the
 trainer through ``initialise_from_responses``) or a named initialiser. The shifter, if any, is an
 MLP from the pupil centre (x, y) with tanh after every layer (:mod:`.side_mlp`), its output (dx, dy)
@@ -43,6 +45,7 @@ from .params import MEAN_RESPONSE, POINT_GAUSSIAN_PARAMS
 from .side_mlp import ReadsSideInputs, mlp_forward, mlp_initial, mlp_shapes, side_rows
 
 SHIFTER = "shifter"
+SPREAD_NUMBERS = {"full": 3, "matrix": 4, "isotropic": 1}  # numbers per neuron in the sigma weight
 
 
 @keras.saving.register_keras_serializable(package="neuro")
@@ -59,7 +62,7 @@ class PointGaussianReadout(ReadsSideInputs, ReplicatedLayer):
 
     def weight_shapes(self):
         n = self.params["units"]
-        shapes = {"mu": (n, 2), "sigma": (n, 3 if self.params["spread"] == "full" else 1),
+        shapes = {"mu": (n, 2), "sigma": (n, SPREAD_NUMBERS[self.params["spread"]]),
                   "features": (self.channels, n), "bias": (n,)}
         if self.params["shifter_layers"]:
             shapes.update(mlp_shapes(SHIFTER, 2, self.params["shifter_hidden"], self.params["shifter_layers"], 2))
@@ -71,8 +74,10 @@ class PointGaussianReadout(ReadsSideInputs, ReplicatedLayer):
             r = self.params["init_mu_range"]
             return rng.uniform(-r, r, size=(n, 2))
         if name == "sigma":
-            sigma = self.params["init_sigma"]
-            return np.tile([sigma, 0.0, sigma], (n, 1)) if self.params["spread"] == "full" else np.full((n, 1), sigma)
+            sigma, spread = self.params["init_sigma"], self.params["spread"]
+            if spread == "matrix":
+                return rng.uniform(-sigma, sigma, size=(n, 4))
+            return np.tile([sigma, 0.0, sigma], (n, 1)) if spread == "full" else np.full((n, 1), sigma)
         if name == "features":
             return np.full((self.channels, n), 1.0 / self.channels)
         if name == "bias":
@@ -124,10 +129,13 @@ class PointGaussianReadout(ReadsSideInputs, ReplicatedLayer):
 
     def _spread(self, noise):
         """L e for noise e (R, rows, N, 2) -> (R, rows, N, 2)."""
-        sigma = self.weight("sigma", exact=True)[:, None]           # (R, 1, N, 3 or 1)
-        if self.params["spread"] == "isotropic":
+        sigma = self.weight("sigma", exact=True)[:, None]           # (R, 1, N, SPREAD_NUMBERS)
+        spread = self.params["spread"]
+        if spread == "isotropic":
             return noise * sigma
         ex, ey = noise[..., 0], noise[..., 1]
+        if spread == "matrix":  # row-major [[a, b], [c, d]]
+            return tf.stack([sigma[..., 0] * ex + sigma[..., 1] * ey, sigma[..., 2] * ex + sigma[..., 3] * ey], axis=-1)
         return tf.stack([sigma[..., 0] * ex, sigma[..., 1] * ex + sigma[..., 2] * ey], axis=-1)
 
     def points(self, batch, training: bool):

@@ -119,8 +119,26 @@ def test_full_spread_is_the_lower_triangular_factor_times_the_noise():
         np.testing.assert_allclose(got[0, :, n], noise[0, :, n] @ factor.T, rtol=1e-5, atol=1e-6)
 
 
+def test_matrix_spread_is_the_unconstrained_matrix_times_the_noise():
+    layer, = readout(seeds=(0,), spread="matrix")
+    sigma = np.random.default_rng(8).normal(size=(1, NEURONS, 4)).astype(np.float32)
+    layer._vars["sigma"].assign(sigma)
+    noise = np.random.default_rng(9).normal(size=(1, 3, NEURONS, 2)).astype(np.float32)
+    got = layer._spread(tf.constant(noise)).numpy()
+    for n in range(NEURONS):
+        matrix = sigma[0, n].reshape(2, 2)  # the reference's grid: mu + einsum('cd,d->c', sigma, e)
+        np.testing.assert_allclose(got[0, :, n], noise[0, :, n] @ matrix.T, rtol=1e-5, atol=1e-6)
+
+
+def test_matrix_spread_starts_uniform_in_plus_minus_init_sigma():
+    layer, = readout(seeds=(0, 1), spread="matrix", init_sigma=0.1)
+    sigma = layer._vars["sigma"].numpy()
+    assert sigma.shape == (2, NEURONS, 4)
+    assert np.all(np.abs(sigma) <= 0.1) and np.std(sigma) > 0.02 and not np.allclose(sigma[0], sigma[1])
+
+
 @pytest.mark.parametrize("training", [False, True])
-@pytest.mark.parametrize("spread", ["full", "isotropic"])
+@pytest.mark.parametrize("spread", ["full", "matrix", "isotropic"])
 def test_replicas_are_independent(training, spread):
     model = [{"component": "point_gaussian_readout", "units": "N", "spread": spread, "init_sigma": 0.3}]
     assert_replicas_independent(model, DIMS, NEURONS, X, training=training)
