@@ -92,6 +92,9 @@ def run_neuro(data: Path, epochs: int, store_root: Path, repetitions: int = 1) -
     spec["seeds"] = [spec["seeds"][0] + i for i in range(repetitions)]  # seed 0 first, as the plan
     store = RunStore(store_root)
     store.write_spec(plan.run_id, spec)
+    # Threads as `neuro run` with one job sets them (the local backend gives the worker every core),
+    # unless the caller chose (bench_replicas.py).
+    os.environ.setdefault("NEURO_THREADS", str(os.cpu_count()))
     tick = time.perf_counter()
     if run_worker(store.root, str(plan.run_id)) != 0:
         raise SystemExit("neuro's lurz2021 run failed (see above)")

@@ -9,8 +9,9 @@ process, configurations interleaved round by round. Per configuration it prints 
 rounds of the seconds per epoch (training only: the first epoch, which includes TensorFlow's
 tracing, is in it, as a user pays it), the repetition-epochs per second, their ratio to R = 1
 measured in the same run, the process's peak memory and the CPU seconds it used. ``R/G`` trains R
-repetitions in G concurrent replica groups (``NEURO_THREADS=G``; plain R: the engine's default,
-one group per core).
+repetitions in G concurrent replica groups (``NEURO_THREADS=G``; plain R as ``neuro run`` with one
+job trains it: ``NEURO_THREADS`` = cores, one group per core), ``R/G/I`` also sets I intra-op threads
+(``NEURO_INTRA_THREADS``; default: :func:`msc_neuro_cli.engine.placement.intra_op_threads`).
 
 Targets (issue 13): R = 4 at least 1.5x the repetition-epochs per second of R = 1; peak memory
 of R = 4 under 4 GB.
@@ -45,8 +46,11 @@ def child(data: Path, epochs: int, replicas: int) -> None:
 
 
 def measure(data: Path, epochs: int, config: str) -> dict:
-    replicas, _, groups = config.partition("/")
-    env = {**os.environ, "NEURO_THREADS": groups} if groups else None
+    replicas, groups, intra = (config.split("/") + ["", ""])[:3]
+    # Plain R as `neuro run` trains it with one job: the local backend gives the worker every core.
+    env = {**os.environ, "NEURO_THREADS": groups or str(os.cpu_count())}
+    if intra:
+        env["NEURO_INTRA_THREADS"] = intra
     cmd = [sys.executable, __file__, "--child", replicas, "--epochs", str(epochs), "--data", str(data)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -58,8 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training (early stopping cannot end 3)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--replicas", default="1,4", help="comma-separated R or R/G (G replica groups) values; "
-                        "the first is the baseline")
+    parser.add_argument("--replicas", default="1,4", help="comma-separated R, R/G (G replica groups) or R/G/I "
+                        "(I intra-op threads) values; the first is the baseline")
     parser.add_argument("--data", type=Path, default=REPO / "data/synthetic_static")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -66,7 +66,7 @@ class BaselineWorker:
 class EngineWorker:
     def __init__(self, args):
         from msc_neuro_cli.engine import placement
-        intra, inter = placement.recommended_threads(args.replicas)
+        intra, inter = placement.thread_pools(args.replicas, xla=not args.no_xla)
         placement.configure_threads(args.intra or intra, args.inter or inter)
         from msc_neuro_cli.engine.model import ComponentSpec, assemble
         from msc_neuro_cli.engine.trainer import ReplicatedTrainer, TrainingConfig

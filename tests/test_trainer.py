@@ -175,6 +175,21 @@ def test_epoch_orders_are_per_seed_and_padded():
     assert set(orders[0, 1, :10]) == set(range(10))
 
 
+def test_thread_pools_split_intra_op_threads_between_graph_mode_groups_only(monkeypatch):
+    monkeypatch.delenv("NEURO_INTRA_THREADS", raising=False)
+    monkeypatch.setattr(placement, "has_gpu", lambda: False)
+    monkeypatch.setattr(placement, "cpu_cores", lambda: 2)
+    assert placement.thread_pools(4, 2, xla=False) == (1, 2)   # one group per core: no kernel splitting
+    assert placement.thread_pools(4, 8, xla=False) == (2, 8)   # 4 groups (one per replica) on 8 threads
+    assert placement.thread_pools(1, 2, xla=False) == (2, 2)   # a lone group splits its kernels
+    assert placement.thread_pools(1, None, xla=False) == (2, 1)  # this machine's cores
+    assert placement.thread_pools(4, None, xla=False) == (1, 2)
+    assert placement.thread_pools(4, 2, xla=True) == (2, 2)    # XLA runs the groups' calls on this pool
+    assert placement.thread_pools(1, None, xla=True) == (1, 1)
+    monkeypatch.setenv("NEURO_INTRA_THREADS", "3")
+    assert placement.thread_pools(4, 2, xla=False) == (3, 2)
+
+
 def test_auto_replicas_and_split():
     assert placement.auto_replicas(25, 10, 1000) == 25
     assert placement.auto_replicas(25, 100, 1200) == 9    # 12 fit: 3 rounds of 9 + 8 + 8

@@ -82,13 +82,28 @@ def default_groups(replicas: int) -> int:
     return min(replicas, cpu_cores())
 
 
-def recommended_threads(replicas: int, groups: int | None = None) -> tuple[int, int]:
-    """(intra-op, inter-op) threads for training ``replicas`` at once: one per concurrent group.
+def thread_pools(replicas: int, threads: int | None = None, xla: bool = True) -> tuple[int, int]:
+    """(intra-op, inter-op) threads for training ``replicas`` repetitions at once on ``threads``
+    threads (``NEURO_THREADS``: the local backend's cores / jobs; None: this process's cores).
 
-    Apply with :func:`configure_threads` before TensorFlow's first op (e.g. at worker start).
+    Apply with :func:`configure_threads` before TensorFlow's first op (e.g. at worker start). The
+    replicas train in one group per thread (or per core), at most one per replica; inter-op
+    threads: ``threads``, or one per group. An XLA loop runs each group's call on the intra-op
+    pool, so it gets as many intra-op threads (one per group was fastest per CPU-second). A
+    graph-mode loop (``xla: false``, the conv cores) runs its ops from the inter-op pool and splits
+    each kernel over the intra-op pool: that helps a lone group (the standard model's core at R = 1,
+    2 threads: 1.14x) but only adds CPU when every group has a core of its own (about a quarter more
+    per step), so each group gets its share of the cores (docs/performance.md).
+    ``NEURO_INTRA_THREADS`` overrides the intra-op count (for benchmarks).
     """
-    groups = groups or default_groups(replicas)
-    return groups, groups
+    groups = min(replicas, threads) if threads else default_groups(replicas)
+    inter = threads or groups
+    override = os.environ.get("NEURO_INTRA_THREADS", "")
+    if override.isdigit() and int(override) > 0:
+        return int(override), inter
+    if xla:
+        return inter, inter
+    return max(1, (threads or cpu_cores()) // groups), inter
 
 
 def split_replicas(replicas: int, groups: int) -> list[tuple[int, int]]:

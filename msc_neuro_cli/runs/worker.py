@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from msc_neuro_cli.engine.training_schema import TRAINING
 from msc_neuro_cli.datasets.loading import load_dataset
 from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.runs import records, training_session
@@ -43,19 +44,17 @@ class _StopFlag:
         self.now = self.now or not warning  # Ctrl-C, neuro cancel, pre-emption: within seconds
 
 
-def _configure_threads(replicas: int) -> None:
-    """Thread pools before TensorFlow's first op: NEURO_THREADS (set by the local backend to
-    cores / jobs) or one per replica group."""
+def _configure_threads(replicas: int, xla: bool) -> None:
+    """Thread pools before TensorFlow's first op, for NEURO_THREADS threads (set by the local backend
+    to cores / jobs) or this machine's cores (:func:`.placement.thread_pools`)."""
     from msc_neuro_cli.tfquiet import import_tensorflow
 
     import_tensorflow()
     from msc_neuro_cli.engine import placement
 
     threads = os.environ.get("NEURO_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:
-        placement.configure_threads(int(threads), int(threads))
-    else:
-        placement.configure_threads(*placement.recommended_threads(replicas))
+    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
+    placement.configure_threads(*placement.thread_pools(replicas, threads, xla))
 
 
 def _choose_groups(todo: list[int], size: int) -> list[list[int]]:
@@ -111,7 +110,7 @@ def _run(store: RunStore, rid: RunId, spec: dict, flag: _StopFlag) -> int:
                        started=started, reps_total=len(seeds), reps_done=len(done),
                        epochs=spec["training"]["epochs"], epoch=0)
     if todo:
-        _configure_threads(len(todo))
+        _configure_threads(len(todo), bool(spec["training"].get("xla", TRAINING["xla"].default)))
         data = load_dataset(spec["dataset"])
         replicas = spec["training"]["replicas"]
         size = training_session.replicas_per_round(spec, data, len(todo)) if replicas == "auto" else int(replicas)
