@@ -11,7 +11,7 @@ tracing, is in it, as a user pays it), the repetition-epochs per second, their r
 measured in the same run, the process's peak memory and the CPU seconds it used. ``R/G`` trains R
 repetitions in G concurrent replica groups (``NEURO_THREADS=G``; plain R as ``neuro run`` with one
 job trains it: ``NEURO_THREADS`` = cores, one group per core), ``R/G/I`` also sets I intra-op threads
-(``NEURO_INTRA_THREADS``; default: :func:`msc_neuro_cli.engine.placement.intra_op_threads`).
+(``NEURO_INTRA_THREADS``; default: :func:`msc_neuro_cli.engine.placement.thread_pools`).
 
 Targets (issue 13): R = 4 at least 1.5x the repetition-epochs per second of R = 1; peak memory
 of R = 4 under 4 GB.
