@@ -136,7 +136,9 @@ def test_killed_worker_resumes_from_checkpoint(tmp_path, tiny_manifest):
 
 
 def test_ctrl_c_interrupts_cleanly(tmp_path, tiny_manifest):
-    tiny_manifest.write_text(tiny_manifest.read_text().replace("epochs: 6", "epochs: 4000")
+    # Far more epochs than the test waits for: the tiny run must still be training when Ctrl-C
+    # comes (4000 took 13 s on a CI machine, and finished before the interrupt).
+    tiny_manifest.write_text(tiny_manifest.read_text().replace("epochs: 6", "epochs: 400000")
                              .replace("summary_every: 3", "summary_every: 20"))
     store = tmp_path / "training_data"
     run = subprocess.Popen([sys.executable, "-m", "msc_neuro_cli", "run", "tiny", "--run", "1",
