@@ -47,8 +47,9 @@ def child(data: Path, epochs: int, replicas: int) -> None:
 
 def measure(data: Path, epochs: int, config: str) -> dict:
     replicas, groups, intra = (config.split("/") + ["", ""])[:3]
-    # Plain R as `neuro run` trains it with one job: the local backend gives the worker every core.
-    env = {**os.environ, "NEURO_THREADS": groups or str(os.cpu_count())}
+    env = dict(os.environ)  # plain R: run_neuro sets the threads `neuro run` would
+    if groups:
+        env["NEURO_THREADS"] = groups
     if intra:
         env["NEURO_INTRA_THREADS"] = intra
     cmd = [sys.executable, __file__, "--child", replicas, "--epochs", str(epochs), "--data", str(data)]

@@ -31,7 +31,8 @@ def checkpoint_seconds() -> float:
         return 60.0
 
 
-def _thread_groups() -> int | None:
+def neuro_threads() -> int | None:
+    """NEURO_THREADS (the threads this worker may use, set by the local backend), or None."""
     threads = os.environ.get("NEURO_THREADS", "")
     return int(threads) if threads.isdigit() and int(threads) > 0 else None
 
@@ -65,7 +66,7 @@ def build(spec: dict, data: Dataset, reps: list[int]) -> Session:
 
     comps = registries().components
     seeds = [spec["seeds"][i] for i in reps]
-    config = TrainingConfig.from_spec(spec["training"], replica_groups=_thread_groups())
+    config = TrainingConfig.from_spec(spec["training"], replica_groups=neuro_threads())
     entry = trainers.choose(spec["training"], data.is_lazy)
     layers = assemble(_component_specs(spec), data.input_dims, data.n_neurons, len(reps), comps)
     side = side_rows(data, layers)

@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from msc_neuro_cli.engine.training_schema import TRAINING
 from msc_neuro_cli.datasets.loading import load_dataset
+from msc_neuro_cli.engine.training_schema import TRAINING
 from msc_neuro_cli.errors import NeuroError
 from msc_neuro_cli.runs import records, training_session
 from msc_neuro_cli.runs.claim import claim_run, pause_point
@@ -52,9 +52,7 @@ def _configure_threads(replicas: int, xla: bool) -> None:
     import_tensorflow()
     from msc_neuro_cli.engine import placement
 
-    threads = os.environ.get("NEURO_THREADS", "")
-    threads = int(threads) if threads.isdigit() and int(threads) > 0 else None
-    placement.configure_threads(*placement.thread_pools(replicas, threads, xla))
+    placement.configure_threads(*placement.thread_pools(replicas, training_session.neuro_threads(), xla))
 
 
 def _choose_groups(todo: list[int], size: int) -> list[list[int]]:
