@@ -1,6 +1,6 @@
 """Repetitions trained together: the standard model (``lurz2021``) at R = 1 and R = 4.
 
-    .venv/bin/python bench/bench_replicas.py [--epochs 3] [--rounds 2] [--replicas 1,4,4/4] [--data DIR]
+    .venv/bin/python bench/bench_replicas.py [--epochs 3] [--rounds 2] [--replicas 1,4,4/4] [--data DIR] [--phases]
 
 A benchmark, not a test. Each configuration trains ``lurz2021`` from experiments.yaml through the
 worker (the same code path as ``neuro run``) on the synthetic static dataset (1000 neurons, 36 x 64
@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -36,16 +38,51 @@ sys.path.insert(0, str(BENCH))
 from bench_field import ensure_dataset, run_neuro  # noqa: E402
 
 
-def child(data: Path, epochs: int, replicas: int) -> None:
-    """Train once and print one JSON line: wall, epochs, peak RSS, CPU seconds."""
+class PhaseMemory:
+    """Resident memory sampled every 50 ms, each sample tagged with what the trainer was doing
+    (``train``, ``predict <rows>``, or ``between`` for the host work around them: scoring, records);
+    the peak per phase says where a run's peak is reached. Wraps two engine methods, a benchmark's
+    privilege: nothing in neuro depends on it."""
+
+    def __init__(self):
+        from msc_neuro_cli.engine import replica_group, trainer
+
+        self.phase, self.peaks = "start", {}
+        threading.Thread(target=self._sample, daemon=True).start()
+        self._wrap(trainer.ReplicatedTrainer, "_call", lambda *a: "train")
+        self._wrap(replica_group.ReplicaGroup, "predict", lambda group, x, *rest: f"predict {len(x)}")
+
+    def _wrap(self, cls, name, label):
+        original = getattr(cls, name)
+
+        def wrapped(*args, **kwargs):
+            self.phase = label(*args)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.phase = "between"
+        setattr(cls, name, wrapped)
+
+    def _sample(self):
+        while True:
+            with open("/proc/self/statm") as statm:
+                mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), mb)
+            time.sleep(0.05)
+
+
+def child(data: Path, epochs: int, replicas: int, phases: bool) -> None:
+    """Train once and print one JSON line: wall, epochs, peak RSS, CPU seconds (and peaks by phase)."""
+    memory = PhaseMemory() if phases else None
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:
         result = run_neuro(data, epochs, Path(tmp) / "store", repetitions=replicas)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"replicas": replicas, "epochs": result["epochs"], "seconds": result["seconds_total"],
-                      "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}))
+                      "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
+                      **({"phases": {k: round(v) for k, v in memory.peaks.items()}} if memory else {})}))
 
 
-def measure(data: Path, epochs: int, config: str) -> dict:
+def measure(data: Path, epochs: int, config: str, phases: bool = False) -> dict:
     replicas, groups, intra = (config.split("/") + ["", ""])[:3]
     env = dict(os.environ)  # plain R: run_neuro sets the threads `neuro run` would
     if groups:
@@ -53,6 +90,7 @@ def measure(data: Path, epochs: int, config: str) -> dict:
     if intra:
         env["NEURO_INTRA_THREADS"] = intra
     cmd = [sys.executable, __file__, "--child", replicas, "--epochs", str(epochs), "--data", str(data)]
+    cmd += ["--phases"] if phases else []
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"R = {config} failed:\n{done.stderr[-3000:]}")
@@ -66,10 +104,12 @@ def main() -> None:
     parser.add_argument("--replicas", default="1,4", help="comma-separated R, R/G (G replica groups) or R/G/I "
                         "(I intra-op threads) values; the first is the baseline")
     parser.add_argument("--data", type=Path, default=REPO / "data/synthetic_static")
+    parser.add_argument("--phases", action="store_true", help="also sample memory every 50 ms and print the "
+                        "peak by phase (training calls, predictions, host work between them)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.data, args.epochs, args.child)
+        child(args.data, args.epochs, args.child, args.phases)
         return
     ensure_dataset(args.data, "full", 0)
     configs = args.replicas.split(",")
@@ -77,10 +117,12 @@ def main() -> None:
     runs: dict[str, list[dict]] = {r: [] for r in configs}
     for round_no in range(args.rounds):
         for r in configs:
-            result = measure(args.data, args.epochs, r)
+            result = measure(args.data, args.epochs, r, args.phases)
             runs[r].append(result)
             print(f"round {round_no + 1} R = {r}: {result['seconds']:.0f} s for {result['epochs']} epochs, "
                   f"peak {result['peak_mb']:.0f} MB, {result['cpu_s']:.0f} CPU s", flush=True)
+            if "phases" in result:
+                print("  peak MB by phase: " + ", ".join(f"{k} {v}" for k, v in result["phases"].items()), flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     base = None
     for r in configs:

@@ -84,3 +84,17 @@ def test_cancel_stops_a_local_sweep(tmp_path, background_sweep):
     assert not read_state(runs / "tinyx1/state.json").get("job_id"), "the pending run was started anyway"
     assert all(r["state"] == "cancelled" for r in json.loads(neuro("status", "--json", cwd=tmp_path).stdout))
     assert not (tmp_path / "training_data/experiments.txt").exists()
+
+
+def test_ctrl_c_while_following_workers_sets_a_flag_instead_of_raising():
+    """The local backend's polling loop turns Ctrl-C into a flag it checks between polls: a
+    KeyboardInterrupt raised wherever the loop happened to be (inside the progress view's lock)
+    could hang the command on exit instead of forwarding the interrupt to the workers."""
+    from neuro_local.backend import _ctrl_c_as_flag
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_as_flag() as ctrl_c:
+        assert not ctrl_c.pressed
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt here
+        wait_for("the flag", lambda: ctrl_c.pressed, timeout=5)
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C raises again afterwards

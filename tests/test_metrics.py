@@ -31,6 +31,22 @@ def test_matches_corrcoef_and_each_nan_mode():
     assert mean_correlation(low) == pytest.approx(expected.mean())
 
 
+
+@pytest.mark.parametrize("mode", ["zero-NaNs", "filter-NaNs", "filter-low-std-gold"])
+def test_column_blocks_give_the_whole_array_result(monkeypatch, mode):
+    """Large arrays are scored a few columns at a time (bounded memory): the same numbers, masks
+    and NaN modes included, as one block over every column."""
+    from msc_neuro_cli.metrics import correlation
+
+    y, pred = _data()
+    mask = (np.random.default_rng(1).random(y.shape) > 0.2).astype(float)
+    whole = per_neuron_correlation(y, pred, mask, mode=mode)
+    monkeypatch.setattr(correlation, "BLOCK_VALUES", 2 * len(y))  # 2 columns per block: 3 blocks
+    blocked = per_neuron_correlation(y, pred, mask, mode=mode)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=1e-15)  # vector widths may round differently
+    expected = [np.corrcoef(y[mask[:, n] > 0, n], pred[mask[:, n] > 0, n])[0, 1] for n in range(3)]
+    np.testing.assert_allclose(blocked[:3], expected, rtol=1e-12)
+
 def test_mask_restricts_rows():
     y, pred = _data()
     mask = np.zeros_like(y)

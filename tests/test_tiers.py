@@ -80,12 +80,32 @@ def _expected(y, pred, ids):
     total = raw.reshape(-1, raw.shape[2]).var(axis=0, ddof=1)
     mse = ((raw - p_img[None]) ** 2).mean(axis=(0, 1))
     feve = 1 - (mse - noise) / (total - noise)
+    explainable = (total - noise) / total >= 0.15  # neurons with a FEVE worth averaging
     loo = (raw.sum(axis=0)[None] - raw) / (reps - 1)
     oracle = _corr(raw.reshape(-1, raw.shape[2]), loo.reshape(-1, raw.shape[2]))
     trial = _corr(raw.reshape(-1, raw.shape[2]), np.broadcast_to(p_img[None], raw.shape).reshape(-1, raw.shape[2]))
     slope = (trial * oracle).sum() / (oracle ** 2).sum()
-    return {"correlation": averaged.mean(), "single_trial_correlation": single.mean(), "feve": feve.mean(),
-            "oracle": oracle.mean(), "fraction_of_oracle": slope}
+    return {"correlation": averaged.mean(), "single_trial_correlation": single.mean(), "feve": feve[explainable].mean(),
+            "feve_neurons": explainable.sum(), "oracle": oracle.mean(), "fraction_of_oracle": slope}
+
+
+def test_feve_leaves_out_neurons_without_explainable_variance():
+    """A pure-noise neuron (s2t close to s2n) would swing the FEVE mean arbitrarily far: it is left
+    out, and the count of neurons averaged is recorded."""
+    from msc_neuro_cli.metrics.tier_scores import score_test_tier
+
+    rng = np.random.default_rng(4)
+    images, repeats = 30, 5
+    signal = rng.normal(size=(images, 3)) * [2.0, 1.0, 0.0]      # neuron 2: no stimulus drive
+    ids = np.repeat(np.arange(images), repeats)
+    y = signal[ids] + rng.normal(size=(images * repeats, 3))
+    pred = signal[ids] + 0.3 * rng.normal(size=y.shape)
+    pred[:, 2] = 50.0                                             # far off, on the noise neuron
+    got = score_test_tier(y, pred, ids)
+    expected = _expected(y, pred, ids)
+    assert got["feve_neurons"] == expected["feve_neurons"] == 2
+    assert got["feve"] == pytest.approx(expected["feve"], rel=1e-9)
+    assert 0.5 < got["feve"] <= 1.0
 
 
 def test_recorded_test_scores_are_computed_on_the_test_tier_with_the_restored_weights(tmp_path):

@@ -200,6 +200,9 @@ def test_auto_replicas_and_split():
     assert placement.split_replicas(2, 5) == [(0, 1), (1, 2)]
     est = placement.replica_bytes(n_weights=2300, padded_rows=1808, in_features=961, widest_layer=103)
     assert 1e6 < est < 1e7  # a few MB per replica for the thesis HSM on region 1: 25 fit easily
+    conv = placement.replica_bytes(n_weights=300_000, padded_rows=4480, in_features=36 * 64,
+                                   widest_layer=28 * 56 * 64, batch_size=64)
+    assert 6e8 < conv < 9e8  # the standard model: about 700 MB a replica measured (docs/performance.md)
 
 
 def test_no_mask_trains_exactly_like_an_all_ones_mask():

@@ -118,19 +118,42 @@ def split_replicas(replicas: int, groups: int) -> list[tuple[int, int]]:
     return bounds
 
 
+PREDICT_ROWS = 512  # most rows per compiled prediction call
+PREDICT_BYTES = 256 * 2**20  # activations of one prediction call, at most (about)
+LIVE_LAYER_OUTPUTS = 8  # layer-sized tensors alive at once in a forward pass (a conv core's
+                        # conv, batch-norm and activation outputs of consecutive layers)
+
+
+def prediction_rows(replicas: int, in_features: int, widest_layer: int) -> int:
+    """Rows per prediction call: PREDICT_ROWS, halved (to 16 at least) until a call's activations
+    fit PREDICT_BYTES. Dense models keep 512; a conv core of 28 x 56 x 64 features per row at
+    R = 2 gets 32 (at 512 it held about 3 GB per group while predicting)."""
+    per_row = 4 * replicas * (in_features + LIVE_LAYER_OUTPUTS * widest_layer)
+    rows = PREDICT_ROWS
+    while rows > 16 and rows * per_row > PREDICT_BYTES:
+        rows //= 2
+    return rows
+
+
+STEP_LIVE_OUTPUTS = 28  # widest-layer outputs per row a training step holds at its peak (measured:
+                        # the standard conv core + point readout at batch 64, about 700 MB a replica)
+
+
 def replica_bytes(n_weights: int, padded_rows: int, in_features: int, widest_layer: int,
-                  batch_size: int = DEFAULT_BATCH_SIZE, epochs_per_call: int = 100, predict_rows: int = 512) -> int:
+                  batch_size: int = DEFAULT_BATCH_SIZE, epochs_per_call: int = 100) -> int:
     """Rough bytes one replica adds while training (float32 / int32 values).
 
-    Weights, gradients and two Adam slots (4 copies), the minibatch order uploaded per compiled
-    call, a step's gathered rows and activations, and a block of summary predictions (its
-    broadcast input and outputs). The data themselves are shared by all replicas.
+    Weights, gradients and two Adam slots (4 copies) and the minibatch order uploaded per compiled
+    call, plus the larger of a step's gathered rows with the activations it keeps for the gradient
+    (STEP_LIVE_OUTPUTS widest-layer outputs per row) and a block of summary predictions
+    (:func:`prediction_rows`): a group trains and predicts in turn. The data themselves are shared
+    by all replicas.
     """
     weights = 4 * n_weights
     orders = epochs_per_call * padded_rows
-    step = batch_size * (in_features + 4 * widest_layer)
-    predict = predict_rows * (in_features + 2 * widest_layer)
-    return 4 * (weights + orders + step + predict)
+    step = batch_size * (in_features + STEP_LIVE_OUTPUTS * widest_layer)
+    predict = prediction_rows(1, in_features, widest_layer) * (in_features + LIVE_LAYER_OUTPUTS * widest_layer)
+    return 4 * (weights + orders + max(step, predict))
 
 
 def auto_replicas(n_reps: int, bytes_per_replica: int, budget: int) -> int:

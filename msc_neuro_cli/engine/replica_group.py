@@ -19,24 +19,7 @@ import tensorflow as tf
 from msc_neuro_cli.engine import batch_rows, side_inputs, xla_hints
 from msc_neuro_cli.engine import model as model_ops
 from msc_neuro_cli.engine.optim import ReplicatedAdam
-
-PREDICT_ROWS = 512  # most rows per compiled prediction call
-PREDICT_BYTES = 256 * 2**20  # activations of one prediction call, at most (about)
-LIVE_LAYER_OUTPUTS = 8  # layer-sized tensors alive at once in a forward pass (a conv core's
-                        # conv, batch-norm and activation outputs of consecutive layers)
-
-
-def prediction_rows(replicas: int, in_features: int, widest_layer: int) -> int:
-    """Rows per prediction call: PREDICT_ROWS, halved (to 16 at least) until a call's activations
-    fit PREDICT_BYTES. Dense models keep 512; a conv core of 28 x 56 x 64 features per row at
-    R = 2 gets 32 (at 512 it held about 3 GB per group while predicting)."""
-    per_row = 4 * replicas * (in_features + LIVE_LAYER_OUTPUTS * widest_layer)
-    rows = PREDICT_ROWS
-    while rows > 16 and rows * per_row > PREDICT_BYTES:
-        rows //= 2
-    return rows
-
-
+from msc_neuro_cli.engine.placement import prediction_rows
 
 
 def clone_layers(layers, replicas: int):

@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from msc_neuro_cli.datasets.lazy_arrays import iter_rows
 from msc_neuro_cli.metrics.correlation import CorrelationAccumulator
-from msc_neuro_cli.engine.replica_group import PREDICT_ROWS
+from msc_neuro_cli.engine.placement import PREDICT_ROWS
 from msc_neuro_cli.engine.call_pacing import never, train_epochs_until
 from msc_neuro_cli.engine.trainer import ReplicatedTrainer, Summary
 

@@ -269,8 +269,16 @@ class ReplicatedTrainer:
     def held_out_neuron_correlation(self) -> np.ndarray:
         """Each replica's per-neuron correlation (R, neurons) on the held-out rows."""
         x, y, mask = self.held_out
+        return self._correlations(x, y, mask, self.held_out_side)
+
+    def _correlations(self, x, y, mask, side) -> np.ndarray:
+        """Each replica's per-neuron correlation (R, neurons) of its predictions of ``x`` with ``y``.
+        Each group scores its own predictions, concurrently: no (R, rows, neurons) array of every
+        replica's predictions is built (on a 4472 x 1000 training set at R = 4 that and its copy
+        were a peak of the run, docs/performance.md)."""
         mode = self.config.correlation_nan_mode
-        return np.stack([per_neuron_correlation(y, p, mask, mode) for p in self.predict(x, self.held_out_side)])
+        return np.concatenate(self._map(lambda group: np.stack(
+            [per_neuron_correlation(y, p, mask, mode) for p in group.predict(x, side)])))
 
     def held_out_correlation(self) -> np.ndarray:
         """Each replica's mean per-neuron correlation (R,) on the held-out rows."""
@@ -320,13 +328,10 @@ class ReplicatedTrainer:
         """Metrics of the current weights. ``with_train=False`` leaves the training set's
         correlations NaN (``training.train_correlation: final``); ``val_correlation``: the
         validation set's, already computed for these weights (by the early-stopping check)."""
-        mode = self.config.correlation_nan_mode
         if val_correlation is None:
-            val_correlation = np.stack([per_neuron_correlation(self.val_y, p, self.val_mask, mode)
-                                        for p in self.predict(self.val_x, self.val_side)])
+            val_correlation = self._correlations(self.val_x, self.val_y, self.val_mask, self.val_side)
         if with_train:
-            train_corr = np.stack([per_neuron_correlation(self.train_y_np, p, self.train_mask_np, mode)
-                                   for p in self.predict(self.train_x_np, self.train_side)])
+            train_corr = self._correlations(self.train_x_np, self.train_y_np, self.train_mask_np, self.train_side)
         else:
             train_corr = np.full((self.replicas, self.train_y_np.shape[1]), np.nan)
         return Summary(epoch, np.asarray(loss), train_corr, val_correlation)

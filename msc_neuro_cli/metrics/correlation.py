@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 NAN_MODES = ("zero-NaNs", "filter-NaNs", "filter-low-std-gold")
+BLOCK_VALUES = 1 << 20  # values per column block of per_neuron_correlation (8 MB in float64)
 
 
 def _check_mode(mode: str) -> None:
@@ -50,10 +51,26 @@ def _correlation(cov, var_t, var_p, count, mode: str) -> np.ndarray:
 
 def per_neuron_correlation(y_true: np.ndarray, y_pred: np.ndarray, mask: np.ndarray | None = None,
                            mode: str = "zero-NaNs") -> np.ndarray:
-    """Correlation per column of (rows, neurons) arrays; returns (neurons,)."""
+    """Correlation per column of (rows, neurons) arrays; returns (neurons,).
+
+    Columns are independent, so they are scored in blocks of about BLOCK_VALUES values: the float64
+    temporaries of a whole (4472, 1000) training set took about 250 MB at once, the peak of a
+    conv model's run at R = 4 (docs/performance.md). The same results to float64 rounding."""
     _check_mode(mode)
-    count, _, _, var_t, var_p, cov = _masked_moments(y_true, y_pred, mask)
-    return _correlation(cov, var_t, var_p, count, mode)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.ndim != 2:
+        count, _, _, var_t, var_p, cov = _masked_moments(y_true, y_pred, mask)
+        return _correlation(cov, var_t, var_p, count, mode)
+    if mask is not None:
+        mask = np.broadcast_to(np.asarray(mask), y_true.shape)
+    width = max(1, BLOCK_VALUES // max(1, y_true.shape[0]))
+    blocks = []
+    for lo in range(0, y_true.shape[1], width):
+        cols = slice(lo, lo + width)
+        count, _, _, var_t, var_p, cov = _masked_moments(y_true[:, cols], y_pred[:, cols],
+                                                         None if mask is None else mask[:, cols])
+        blocks.append(_correlation(cov, var_t, var_p, count, mode))
+    return np.concatenate(blocks) if blocks else np.zeros((0,))
 
 
 def mean_correlation(corr: np.ndarray) -> float:

@@ -7,7 +7,9 @@ Per neuron, then averaged over neurons (NaN skipped):
 - ``single_trial_correlation``: Pearson correlation over all test trials of response and prediction;
 - with at least 2 repeats of every image, on the first R trials of each image (R the smallest
   repeat count), as :mod:`.ceilings` defines them: ``feve`` (fraction of explainable variance
-  explained), ``oracle`` (leave-one-out oracle correlation) and ``fraction_of_oracle`` (the
+  explained, averaged over the ``feve_neurons`` neurons whose explainable-variance fraction is at
+  least FEVE_MIN_EXPLAINABLE: below it the denominator s2t - s2n is near zero or negative, and one
+  such neuron can move the mean by orders of magnitude), ``oracle`` (leave-one-out oracle correlation) and ``fraction_of_oracle`` (the
   least-squares slope through the origin of each neuron's single-trial correlation against its
   oracle correlation, Lurz et al. 2021).
 """
@@ -20,6 +22,8 @@ import numpy as np
 
 from msc_neuro_cli.metrics import ceilings
 from msc_neuro_cli.metrics.scoring import cc_trial
+
+FEVE_MIN_EXPLAINABLE = 0.15  # explainable-variance fraction a neuron needs to count in the FEVE mean
 
 
 def _finite(value: float) -> float | None:
@@ -52,7 +56,9 @@ def score_test_tier(y: np.ndarray, pred: np.ndarray, image_ids: np.ndarray | Non
         raw = np.stack([y[g] for g in kept], axis=1)  # (repeats, images, neurons)
         pred_images = np.stack([pred[g].mean(axis=0) for g in kept])
         oracle = ceilings.oracle_jackknife(raw)
-        out.update({"repeats": repeats, "feve": _finite(ceilings.nanmean(ceilings.feve(raw, pred_images))),
+        explained = ceilings.explainable_variance_fraction(raw) >= FEVE_MIN_EXPLAINABLE
+        out.update({"repeats": repeats, "feve_neurons": int(explained.sum()),
+                    "feve": _finite(ceilings.nanmean(ceilings.feve(raw, pred_images)[explained])),
                     "oracle": _finite(ceilings.nanmean(oracle)),
                     "fraction_of_oracle": _finite(ceilings.fraction_of_oracle(cc_trial(raw, pred_images), oracle))})
     return out

@@ -8,6 +8,8 @@ padding rules, stride 1 and no bias.
     full_conv(x, w, padding)    w (R, k, k, Cin, Cout)   y[r] = conv2d(x[r], w[r])
     depthwise_conv(x, w, pad)   w (R, k, k, C)           y[r, ..., c] = conv2d(x[r, ..., c], w[r, ..., c])
     pointwise_conv(x, w)        w (R, Cin, Cout)         y[r] = x[r] @ w[r]   (a 1 x 1 convolution)
+    pointwise_depthwise(x, a, b, pad)                    depthwise_conv(pointwise_conv(x, a), b, pad),
+                                                         its middle recomputed for the gradient
 
 How each is computed was chosen by measurement on a 2-core AVX-512 CPU (bench/bench_conv.py,
 docs/performance.md, "Convolutional cores on CPU"):
@@ -115,6 +117,39 @@ def depthwise_conv(x, w, padding: str = "same"):
     _check(x, w, 4, "depthwise_conv")
     # unstack, not x[r]: the gradient of R slices is R full-size scatters (16x slower at R = 2)
     return tf.stack([depthwise2d(xr, wr, padding) for xr, wr in zip(tf.unstack(x), tf.unstack(w))])
+
+
+def pointwise_depthwise(x, w_in, w_dw, padding: str = "same"):
+    """``depthwise_conv(pointwise_conv(x, w_in), w_dw, padding)``, the same numbers, keeping only
+    x and the filters for the gradient: the 1 x 1 convolution's output (the depthwise filter
+    gradient's input) is recomputed there, one matrix product per replica, instead of being held
+    from the forward pass to the backward one. On the standard core (28 x 56 x 64 maps, batch 64)
+    that is 25 MB per separable layer and replica at the step's peak (docs/performance.md)."""
+    x, w_in, w_dw = (tf.convert_to_tensor(v) for v in (x, w_in, w_dw))
+    _check(x, w_in, 3, "pointwise_depthwise")
+    pad, k = _padding(padding), w_dw.shape[1]
+
+    @tf.custom_gradient
+    def conv(x, w_in, w_dw):
+        mid = pointwise_conv(x, w_in)
+        y = tf.stack([tf.nn.depthwise_conv2d(m, w[..., None], ONES, pad)
+                      for m, w in zip(tf.unstack(mid), tf.unstack(w_dw))])
+
+        def grad(dy):
+            with tf.control_dependencies([dy]):  # else a graph may compute it early and hold it after all
+                mid = pointwise_conv(x, w_in)
+            dmid, dw_dw = [], []
+            for m, w, d in zip(tf.unstack(mid), tf.unstack(w_dw), tf.unstack(dy)):
+                dmid.append(depthwise_input_gradient(d, w[..., None], pad))
+                dw_dw.append(depthwise_filter_gradient(m, d, k, pad))
+            s = tf.shape(x)
+            rows = tf.reshape(x, [s[0], -1, x.shape[-1]])
+            drows = tf.reshape(tf.stack(dmid), [s[0], -1, w_in.shape[-1]])
+            dx = tf.reshape(tf.matmul(drows, w_in, transpose_b=True), s)
+            return dx, tf.matmul(rows, drows, transpose_a=True), tf.stack(dw_dw)
+        return y, grad
+
+    return conv(x, w_in, w_dw)
 
 
 # ---------------------------------------------------------------------------- full and pointwise

@@ -31,7 +31,7 @@ from neuro_basics.initializers import xavier_normal
 from neuro_basics.layer_ops import as_image, conv_output_size, flatten_image
 
 from .conv_bn import batch_normalise
-from .conv_ops import depthwise_conv, first_conv, full_conv, pointwise_conv
+from .conv_ops import depthwise_conv, first_conv, full_conv, pointwise_conv, pointwise_depthwise
 from .params import STACKED_CORE_PARAMS
 
 
@@ -121,9 +121,10 @@ class StackedCore(ReplicatedLayer):
         hidden = self.params["hidden"]
         if hidden == "full":
             return full_conv(h, self.weight(f"full_{layer}"), "same")
-        if hidden == "separable":
-            h = pointwise_conv(h, self.weight(f"pointwise_in_{layer}"))
-        h = depthwise_conv(h, self.weight(f"depthwise_{layer}"), "same")
+        if hidden == "separable":  # the 1 x 1 output is recomputed for the gradient, not kept (memory)
+            h = pointwise_depthwise(h, self.weight(f"pointwise_in_{layer}"), self.weight(f"depthwise_{layer}"), "same")
+        else:
+            h = depthwise_conv(h, self.weight(f"depthwise_{layer}"), "same")
         return pointwise_conv(h, self.weight(f"pointwise_{layer}"))
 
     def forward(self, x, training):

@@ -93,6 +93,35 @@ def test_first_conv_gradients_equal_tensorflows(padding, mode):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
 
 
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_pointwise_depthwise_equals_the_two_ops_and_their_gradients(padding, mode):
+    """The fused 1 x 1 + depthwise layer (its middle recomputed for the gradient) against the
+    plain ops with TensorFlow's own gradients: output, and the gradients of x and both filters."""
+    x, w_in, w_dw = rand(R, B, H, W, 4), rand(R, 4, 5, seed=7), rand(R, 3, 3, 5, seed=8)
+
+    def plain(x, w_in, w_dw):
+        mid = tf.einsum("rbhwi,rio->rbhwo", x, w_in)
+        return plain_depthwise(mid, w_dw, padding)
+
+    probe = rand(*plain(x, w_in, w_dw).shape, seed=9)
+
+    def run(op, mode):
+        def both(*args):
+            with tf.GradientTape() as tape:
+                tape.watch(args)
+                y = op(*args)
+                loss = tf.reduce_sum(y * probe)
+            return [y, *tape.gradient(loss, args)]
+        if mode != "eager":
+            both = tf.function(both, jit_compile=mode == "xla")
+        return [v.numpy() for v in both(tf.constant(x), tf.constant(w_in), tf.constant(w_dw))]
+
+    got = run(lambda *a: conv_ops.pointwise_depthwise(*a, padding), mode)
+    for g, e in zip(got, run(plain, "eager")):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
 def test_depthwise_filter_gradient_matches_finite_differences():
     """Independent of TensorFlow's gradients: central differences of the loss in float64 numpy."""
     x, w = rand(1, B, 6, 7, 2).astype(np.float64), rand(1, 3, 3, 2, seed=1).astype(np.float64)

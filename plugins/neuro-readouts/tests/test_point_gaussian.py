@@ -68,6 +68,47 @@ def test_points_outside_the_map_read_zeros_beyond_the_edge():
     assert np.all(got[-1] == 0)  # wholly outside
 
 
+
+def numpy_map_gradient(shape, gx, gy, upstream):
+    """d sum(read * upstream) / d fmap for one (H, W, C) map: each point spreads its upstream
+    gradient over its four neighbours with the bilinear weights (zeros-padding: none outside)."""
+    h, w, _ = shape
+    grad = np.zeros(shape)
+    for n in range(len(gx)):
+        px, py = (gx[n] + 1) * (w - 1) / 2, (gy[n] + 1) * (h - 1) / 2
+        x0, y0 = int(np.floor(px)), int(np.floor(py))
+        for yi in (y0, y0 + 1):
+            for xi in (x0, x0 + 1):
+                if 0 <= yi < h and 0 <= xi < w:
+                    grad[yi, xi] += (1 - abs(px - xi)) * (1 - abs(py - yi)) * upstream[n]
+    return grad
+
+
+@pytest.mark.parametrize("mode", ["eager", "xla"])
+def test_gradient_with_respect_to_the_map_spreads_back_over_the_four_neighbours(mode):
+    """The read's own gradient (it keeps nothing of its gathers) against numpy, points inside,
+    on edges, shared between neurons and outside the map."""
+    rng = np.random.default_rng(5)
+    fmap = rng.normal(size=(2, 3, 4, 6, 2)).astype(np.float32)
+    gx = rng.uniform(-1.3, 1.3, size=(2, 3, 5)).astype(np.float32)
+    gy = rng.uniform(-1.3, 1.3, size=(2, 3, 5)).astype(np.float32)
+    gx[0, 0, :2], gy[0, 0, :2] = 0.25, -0.5                      # two neurons on one point
+    gx[1, 2, 0], gy[1, 2, 0] = 1.0, -1.0                          # a corner exactly
+    upstream = rng.normal(size=(2, 3, 5, 2)).astype(np.float32)
+
+    def loss_and_grad(f):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            loss = tf.reduce_sum(read_points(f, tf.constant(gx), tf.constant(gy)) * upstream)
+        return tape.gradient(loss, f)
+
+    fn = tf.function(loss_and_grad, jit_compile=True) if mode == "xla" else loss_and_grad
+    got = fn(tf.constant(fmap)).numpy()
+    for r in range(2):
+        for b in range(3):
+            np.testing.assert_allclose(got[r, b], numpy_map_gradient(fmap.shape[2:], gx[r, b], gy[r, b],
+                                                                     upstream[r, b]), rtol=1e-5, atol=1e-6)
+
 def test_gradient_with_respect_to_mu_matches_finite_differences():
     layer, = readout(seeds=(0,))
     rng = np.random.default_rng(3)
