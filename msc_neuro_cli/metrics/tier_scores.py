@@ -9,9 +9,9 @@ Per neuron, then averaged over neurons (NaN skipped):
   repeat count), as :mod:`.ceilings` defines them: ``feve`` (fraction of explainable variance
   explained, averaged over the ``feve_neurons`` neurons whose explainable-variance fraction is at
   least FEVE_MIN_EXPLAINABLE: below it the denominator s2t - s2n is near zero or negative, and one
-  such neuron can move the mean by orders of magnitude), ``oracle`` (leave-one-out oracle correlation) and ``fraction_of_oracle`` (the
-  least-squares slope through the origin of each neuron's single-trial correlation against its
-  oracle correlation, Lurz et al. 2021).
+  such neuron can move the mean by orders of magnitude), ``oracle`` (leave-one-out oracle
+  correlation) and ``fraction_of_oracle`` (the least-squares slope through the origin of each
+  neuron's single-trial correlation against its oracle correlation, Lurz et al. 2021).
 """
 
 from __future__ import annotations
