@@ -93,7 +93,6 @@ def test_first_conv_gradients_equal_tensorflows(padding, mode):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
 
 
-
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
 def test_pointwise_depthwise_equals_the_two_ops_and_their_gradients(padding, mode):
@@ -121,6 +120,7 @@ def test_pointwise_depthwise_equals_the_two_ops_and_their_gradients(padding, mod
     got = run(lambda *a: conv_ops.pointwise_depthwise(*a, padding), mode)
     for g, e in zip(got, run(plain, "eager")):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4)
+
 
 def test_depthwise_filter_gradient_matches_finite_differences():
     """Independent of TensorFlow's gradients: central differences of the loss in float64 numpy."""

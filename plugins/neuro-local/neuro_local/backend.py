@@ -48,9 +48,10 @@ class _CtrlC:
 @contextmanager
 def _ctrl_c_as_flag():
     """Ctrl-C sets a flag that the polling loop checks, instead of raising KeyboardInterrupt
-    wherever the main thread happens to be: raised inside rich's progress lock, it left the lock
-    held and the progress view's refresh thread blocked, so the command hung on exit instead of
-    forwarding the interrupt. Outside the main thread (no handler can be set) Ctrl-C raises as usual."""
+    wherever the main thread happens to be: raised inside rich's progress lock, it could leave the
+    lock held and the progress view's refresh thread blocked, so the command would hang on exit
+    instead of forwarding the interrupt (a suspected cause of a rare CI hang, not reproduced).
+    Outside the main thread (no handler can be set) Ctrl-C raises as usual."""
     flag = _CtrlC()
     if threading.current_thread() is not threading.main_thread():
         yield flag

@@ -12,16 +12,20 @@ DIMS, NEURONS = (5, 7, 3), 4
 X = np.random.default_rng(0).normal(size=(6, 5 * 7 * 3)).astype(np.float32)
 
 
-def numpy_read(image, gx, gy):
-    """One (H, W, C) image at normalised point (gx, gy): align_corners=True, zeros outside."""
-    h, w, c = image.shape
+def bilinear_taps(h, w, gx, gy):
+    """(row, column, weight) of the pixels inside an (h, w) map that normalised point (gx, gy)
+    mixes: align_corners=True, neighbours outside the map left out (zeros padding)."""
     px, py = (gx + 1) * (w - 1) / 2, (gy + 1) * (h - 1) / 2
     x0, y0 = int(np.floor(px)), int(np.floor(py))
-    out = np.zeros(c)
-    for yi in (y0, y0 + 1):
-        for xi in (x0, x0 + 1):
-            if 0 <= yi < h and 0 <= xi < w:
-                out += (1 - abs(px - xi)) * (1 - abs(py - yi)) * image[yi, xi]
+    return [(yi, xi, (1 - abs(px - xi)) * (1 - abs(py - yi)))
+            for yi in (y0, y0 + 1) for xi in (x0, x0 + 1) if 0 <= yi < h and 0 <= xi < w]
+
+
+def numpy_read(image, gx, gy):
+    """One (H, W, C) image at normalised point (gx, gy)."""
+    out = np.zeros(image.shape[2])
+    for yi, xi, weight in bilinear_taps(image.shape[0], image.shape[1], gx, gy):
+        out += weight * image[yi, xi]
     return out
 
 
@@ -72,15 +76,10 @@ def test_points_outside_the_map_read_zeros_beyond_the_edge():
 def numpy_map_gradient(shape, gx, gy, upstream):
     """d sum(read * upstream) / d fmap for one (H, W, C) map: each point spreads its upstream
     gradient over its four neighbours with the bilinear weights (zeros-padding: none outside)."""
-    h, w, _ = shape
     grad = np.zeros(shape)
     for n in range(len(gx)):
-        px, py = (gx[n] + 1) * (w - 1) / 2, (gy[n] + 1) * (h - 1) / 2
-        x0, y0 = int(np.floor(px)), int(np.floor(py))
-        for yi in (y0, y0 + 1):
-            for xi in (x0, x0 + 1):
-                if 0 <= yi < h and 0 <= xi < w:
-                    grad[yi, xi] += (1 - abs(px - xi)) * (1 - abs(py - yi)) * upstream[n]
+        for yi, xi, weight in bilinear_taps(shape[0], shape[1], gx[n], gy[n]):
+            grad[yi, xi] += weight * upstream[n]
     return grad
 
 
