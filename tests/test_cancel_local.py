@@ -98,3 +98,20 @@ def test_ctrl_c_while_following_workers_sets_a_flag_instead_of_raising():
         os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt here
         wait_for("the flag", lambda: ctrl_c.pressed, timeout=5)
     assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C raises again afterwards
+
+
+def test_a_second_ctrl_c_does_not_cut_short_the_wait_for_the_workers(tmp_path, background_sweep):
+    """Two SIGINTs in quick succession (an impatient user, or a wrapper such as `timeout` passing on
+    its own): `neuro run` still waits for its worker to checkpoint and end before it exits."""
+    state_file = tmp_path / "training_data/runs/testfolder/tinyx0/state.json"
+    state = wait_for("the first worker to train",
+                     lambda: (s := read_state(state_file)).get("state") == "running" and s.get("epoch", 0) >= 3 and s,
+                     timeout=120)
+    worker = int(state["pid"])
+    os.kill(background_sweep.pid, signal.SIGINT)
+    time.sleep(0.3)  # the first is being forwarded; the worker is checkpointing
+    os.kill(background_sweep.pid, signal.SIGINT)
+    background_sweep.wait(timeout=150)
+    assert not alive(worker), "neuro run exited while its worker was still running"
+    assert background_sweep.returncode == 130, (tmp_path / "run.log").read_text()
+    assert read_state(state_file)["state"] == "interrupted"

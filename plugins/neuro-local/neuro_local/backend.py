@@ -146,17 +146,20 @@ class LocalBackend(Backend):
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn())
         with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:  # stdout stays data
             workers = _Workers(submission, env, progress)
-            try:
-                with _ctrl_c_as_flag() as ctrl_c:
+            with _ctrl_c_as_flag() as ctrl_c:
+                try:
                     while workers.pending_or_running() and not ctrl_c.pressed:
                         workers.start_more()
                         workers.follow()
                         time.sleep(0.2)
+                except KeyboardInterrupt:  # only off the main thread, where no handler is set
+                    ctrl_c.pressed = True
                 if ctrl_c.pressed:
-                    raise KeyboardInterrupt
-            except KeyboardInterrupt:
-                workers.forward_ctrl_c()
-                raise
+                    # Still under the flag handler: a second Ctrl-C (or a wrapper such as `timeout`
+                    # passing on its own) must not cut short the wait for the workers' checkpoints.
+                    workers.forward_ctrl_c()
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
         return workers.jobs
 
     def poll(self, job_ids: list[str]) -> dict[str, JobStatus]:

@@ -35,6 +35,9 @@ SEPARABLE_PARAMS = {
 FACTORISED_PARAMS = {
     **READOUT_PARAMS,
     "init": Param(str, "trunc_normal", "initialiser of the mask and features (before |.|)"),
+    "mask_init_scale": Param(str, "none", "'positions': the mask's initial values divided by the map's "
+                                          "positions, so the untrained readout averages the map instead "
+                                          "of summing it", choices=("none", "positions")),
     "regularizers": regularizers_param(SEP_REGS, "d2x/max_space/norm2_space: |mask|; "
                                                  "max_filt/norm2_filt: |features|; l1/l2/norm2: both"),
 }

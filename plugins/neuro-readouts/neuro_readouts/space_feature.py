@@ -7,7 +7,8 @@ y_n = f(sum_{p,k} x[p, k] w_n[p, k] + b_n).
 
 - ``sep`` (NDN3 SepLayer, normalize_weights 0): weights [k_t (F x N); k_s (S x N)]; f_n = k_t,n /
   ||k_t,n|| (tf.nn.l2_normalize, epsilon 1e-12), s_n = k_s,n.
-- ``factorised`` (Klindt et al. 2017): s_n = |m_n|, f_n = |f_n|, positive, not normalised.
+- ``factorised`` (Klindt et al. 2017): s_n = |m_n|, f_n = |f_n|, positive, not normalised;
+  ``mask_init_scale: positions`` starts m_n at its initialiser's values / S.
 
 Regularisers (NDN3 SepRegularization routing): d2x, max_space, norm2_space see the spatial kernels
 as (y, x, 1, N); max_filt, norm2_filt the (normalised) feature kernels as (1, 1, F, N); l1, l2,
@@ -102,7 +103,12 @@ class Factorised(SpaceFeatureReadout):
     def initial_value(self, name, rng):
         if name == "bias":
             return self.bias_value(rng)
-        return self.initializer(self.params["init"])(rng, self.weight_shapes()[name], "weights")
+        value = self.initializer(self.params["init"])(rng, self.weight_shapes()[name], "weights")
+        if name == "mask" and self.params["mask_init_scale"] == "positions":
+            # The readout sums S * F positive products: on a wide map the untrained model predicts
+            # hundreds of times the responses' scale, and early stopping ends it before it recovers.
+            value = value / self.positions
+        return value
 
     def space_kernel(self):
         return tf.abs(self.weight("mask"))
