@@ -122,17 +122,21 @@ def run_experiment(name: str, manifest: Path, store: Path, force: bool) -> float
     return time.time() - started
 
 
+def _run_ids(rs: RunStore, name: str) -> list:
+    # bench/models.yaml sets no exp:, so a run's exp_name is its experiment key
+    return [rid for rid in rs.run_ids() if rid.exp_name == name]
+
+
 def _finished(store: Path, name: str) -> bool:
     rs = RunStore(store)
-    # bench/models.yaml sets no exp:, so a run's exp_name is its experiment key
-    runs = [rid for rid in rs.run_ids() if rid.exp_name == name]
+    runs = _run_ids(rs, name)
     return bool(runs) and all(rs.read_record(rid) is not None for rid in runs)
 
 
 def records(store: Path, name: str) -> list[dict]:
     """The finished records of one experiment (one run each here)."""
     rs = RunStore(store)
-    found = [rs.read_record(rid) for rid in rs.run_ids() if rid.exp_name == name]
+    found = [rs.read_record(rid) for rid in _run_ids(rs, name)]
     found = [r for r in found if r is not None]
     if not found:
         raise SystemExit(f"bench: no finished record of {name} in {store}/runs")

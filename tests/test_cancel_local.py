@@ -40,6 +40,14 @@ def is_neuro_worker(pid: int) -> bool:
     return b"msc_neuro_cli" in cmdline and b"worker" in cmdline
 
 
+def first_worker_training(work: Path) -> dict:
+    """The first run's state once its worker has trained a few epochs."""
+    first = work / "training_data/runs/testfolder/tinyx0/state.json"
+    return wait_for("the first worker to train",
+                    lambda: (s := read_state(first)).get("state") == "running" and s.get("epoch", 0) >= 3 and s,
+                    timeout=120)
+
+
 @pytest.fixture
 def background_sweep(tmp_path, tiny_data):
     """`neuro run tiny` (2 long runs, one at a time) started in its own session; killed at the end."""
@@ -62,10 +70,7 @@ def background_sweep(tmp_path, tiny_data):
 
 def test_cancel_stops_a_local_sweep(tmp_path, background_sweep):
     runs = tmp_path / "training_data/runs/testfolder"
-    first = runs / "tinyx0/state.json"
-    state = wait_for("the first worker to train",
-                     lambda: (s := read_state(first)).get("state") == "running" and s.get("epoch", 0) >= 3 and s,
-                     timeout=120)
+    state = first_worker_training(tmp_path)
     worker = int(state["pid"])
     assert state["job_id"].endswith(f":{worker}") and alive(worker)
     rows = {r["run_id"]: r for r in json.loads(neuro("status", "--json", cwd=tmp_path, check=True).stdout)}
@@ -104,9 +109,7 @@ def test_a_second_ctrl_c_does_not_cut_short_the_wait_for_the_workers(tmp_path, b
     """Two SIGINTs in quick succession (an impatient user, or a wrapper such as `timeout` passing on
     its own): `neuro run` still waits for its worker to checkpoint and end before it exits."""
     state_file = tmp_path / "training_data/runs/testfolder/tinyx0/state.json"
-    state = wait_for("the first worker to train",
-                     lambda: (s := read_state(state_file)).get("state") == "running" and s.get("epoch", 0) >= 3 and s,
-                     timeout=120)
+    state = first_worker_training(tmp_path)
     worker = int(state["pid"])
     os.kill(background_sweep.pid, signal.SIGINT)
     time.sleep(0.3)  # the first is being forwarded; the worker is checkpointing

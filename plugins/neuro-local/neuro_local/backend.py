@@ -147,13 +147,10 @@ class LocalBackend(Backend):
         with Progress(*columns, transient=False, console=Console(stderr=True)) as progress:  # stdout stays data
             workers = _Workers(submission, env, progress)
             with _ctrl_c_as_flag() as ctrl_c:
-                try:
-                    while workers.pending_or_running() and not ctrl_c.pressed:
-                        workers.start_more()
-                        workers.follow()
-                        time.sleep(0.2)
-                except KeyboardInterrupt:  # only off the main thread, where no handler is set
-                    ctrl_c.pressed = True
+                while workers.pending_or_running() and not ctrl_c.pressed:
+                    workers.start_more()
+                    workers.follow()
+                    time.sleep(0.2)
                 if ctrl_c.pressed:
                     # Still under the flag handler: a second Ctrl-C (or a wrapper such as `timeout`
                     # passing on its own) must not cut short the wait for the workers' checkpoints.

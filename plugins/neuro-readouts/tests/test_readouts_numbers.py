@@ -64,7 +64,6 @@ def test_factorised_uses_absolute_mask_and_features():
     np.testing.assert_allclose(fac.penalty().numpy()[0], 0.5 * (np.abs(m).sum() + np.abs(f).sum()), rtol=1e-5)
 
 
-
 def test_factorised_mask_init_scale_divides_the_initial_mask_by_the_positions():
     spec = {"component": "factorised", "units": N, "init": "normal"}
     plain = build([spec], DIMS, N, seeds=[3])[0]
@@ -74,6 +73,8 @@ def test_factorised_mask_init_scale_divides_the_initial_mask_by_the_positions():
     np.testing.assert_allclose(scaled.weight("features").numpy(), plain.weight("features").numpy())
     ones = np.ones((7, S * F), np.float32)
     np.testing.assert_allclose(run([scaled], ones), run([plain], ones) / S, rtol=1e-4, atol=1e-6)
+
+
 def numpy_gaussian_kernel(mu, sigma, height, width):
     ii, jj = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
     out = np.zeros((height * width, mu.shape[1]))
